@@ -1,0 +1,49 @@
+# haetae: the two commands are `make run` and `make test`.
+# Build trees: build/release (run, bench), build/test (ASan+UBSan), build/fuzz (clang libFuzzer).
+JOBS      ?= $(shell nproc)
+RELEASE   := build/release
+TESTBUILD := build/test
+FUZZBUILD := build/fuzz
+FUZZ_SECONDS ?= 15
+CMAKE     := cmake -G Ninja -Wno-dev
+
+.PHONY: all deps build run test unit fuzz lint bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(RELEASE)/build.ninja:
+	$(CMAKE) -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAETAE_TESTS=OFF
+
+build: deps $(RELEASE)/build.ninja
+	ninja -C $(RELEASE) -j $(JOBS) haetae
+
+run: build
+	$(RELEASE)/haetae up
+
+$(TESTBUILD)/build.ninja:
+	$(CMAKE) -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DHAETAE_SANITIZE=ON
+
+unit: deps $(TESTBUILD)/build.ninja
+	ninja -C $(TESTBUILD) -j $(JOBS)
+	cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
+
+$(FUZZBUILD)/build.ninja:
+	CC=clang $(CMAKE) -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=Debug -DHAETAE_FUZZ=ON
+
+fuzz: deps $(FUZZBUILD)/build.ninja
+	ninja -C $(FUZZBUILD) -j $(JOBS)
+	scripts/run-fuzzers $(FUZZBUILD)/tests/fuzz $(FUZZ_SECONDS)
+
+lint: deps $(TESTBUILD)/build.ninja
+	scripts/lint $(TESTBUILD)
+
+test: unit fuzz lint
+
+bench: build
+	bench/run-all $(RELEASE)/haetae
+
+clean:
+	rm -rf build

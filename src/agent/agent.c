@@ -1,0 +1,2 @@
+/* Sensor scheduling. */
+#include "agent/agent.h"

@@ -1,0 +1,42 @@
+/* cli: `haetae <command>`. Parses arguments, calls the module that owns the
+ * work, prints results. Holds no logic that belongs to a module.
+ * Exit codes: 0 success, 1 findings or failures to report, 2 usage error. */
+#ifndef HAETAE_CLI_H
+#define HAETAE_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/core.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+int cli_main(int argc, char **argv);
+
+/* Subcommands: argv[0] is the subcommand name. */
+int cli_cmd_version(int argc, char **argv);
+int cli_cmd_agent(int argc, char **argv);
+
+/* ---- shared by subcommands ------------------------------------------ */
+
+typedef enum { CLI_FORMAT_JSONL, CLI_FORMAT_TABLE } cli_format;
+
+/* "jsonl" or "table"; NULL picks table on a terminal, jsonl otherwise. */
+int cli_format_parse(const char *name, FILE *out, cli_format *format);
+
+/* A growable list of strings taken from repeated options (--root A --root B). */
+typedef struct cli_strings {
+    const char **items;
+    size_t count;
+    size_t cap;
+} cli_strings;
+int cli_strings_push(cli_strings *list, const char *s);
+void cli_strings_free(cli_strings *list);
+
+/* Prints "haetae <cmd>: <message>" to stderr and returns exit_code. */
+int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) HAE_PRINTF(3, 4);
+
+/* Writes an event as a JSON line to out; a sink over a FILE *. */
+int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err);
+
+#endif

@@ -1,0 +1,133 @@
+/* sensor: what the agent sees on one host. Five sensors, each emitting
+ * events and findings (see core.h) into an hae_sink:
+ *   sock  sockets via NETLINK_SOCK_DIAG, packet sockets and their classic
+ *         BPF filters (the BPFDoor class), raw sockets, listening ports
+ *   proc  process execution in real time (proc connector) and a stealth scan
+ *   fim   file integrity: baseline, check, real-time watch, ransomware signal
+ *   log   log files followed across rotation and truncation; journald
+ *   yara  files scanned with YARA rules (libyara)
+ * Owns no network and no storage beyond the files it is told to use.
+ * Every sensor keeps going past a file or process it cannot read: it says
+ * so in an event (rule "<sensor>.error" or a debug log) and moves on.
+ * Real-time parts expose a file descriptor so the agent can poll them all. */
+#ifndef HAETAE_SENSOR_H
+#define HAETAE_SENSOR_H
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/core.h"
+
+/* ---- sock ------------------------------------------------------------ */
+
+/* One pass over every socket on the host (all network namespaces reachable
+ * through /proc/PID/ns/net are not entered: the host's namespace only).
+ * Findings: sock.packet_filter, sock.bpfdoor_magic, sock.packet_socket,
+ * sock.raw_socket, sock.listen. Each names the owning pid, exe, cmdline. */
+int sock_scan(const hae_sink *sink, hae_err *err);
+
+/* A BPFDoor magic constant found in a classic BPF program. */
+typedef struct sock_bpf_magic {
+    uint32_t value;
+    const char *name;   /* e.g. "BPFDoor TCP magic 0x5293" */
+    size_t insn_index;  /* first instruction comparing against it */
+} sock_bpf_magic;
+
+/* Pure analysis of a filter: fills up to max matches, returns the count. */
+size_t sock_bpf_find_magic(const struct sock_filter *prog, size_t insn_count,
+                           sock_bpf_magic *out, size_t max);
+/* Appends a tcpdump -d like listing of prog to out. */
+int sock_bpf_disassemble(const struct sock_filter *prog, size_t insn_count, hae_buf *out);
+
+/* ---- proc ------------------------------------------------------------ */
+
+/* Fills ev (initialised by the caller) with the process_creation fields of
+ * pid: Image, CommandLine, ParentImage, ParentCommandLine, User,
+ * CurrentDirectory, ProcessId, ParentProcessId. HAE_ENOENT if it exited. */
+int proc_describe(pid_t pid, hae_event *ev, hae_err *err);
+
+/* Stealth scan over every process. Findings: proc.deleted_exe,
+ * proc.tmp_exe, proc.memfd_exe, proc.masquerade, proc.histfile_null,
+ * proc.home_tmp. */
+int proc_scan(const hae_sink *sink, hae_err *err);
+
+/* Real-time process execution through the netlink proc connector. */
+typedef struct proc_watch proc_watch;
+int proc_watch_open(proc_watch **out, hae_err *err); /* HAE_ENOTSUP/HAE_EPERM if unavailable */
+int proc_watch_fd(const proc_watch *w);
+/* Drains pending notifications; emits one process_creation event per exec. */
+int proc_watch_read(proc_watch *w, const hae_sink *sink, hae_err *err);
+void proc_watch_close(proc_watch *w); /* NULL is fine */
+
+/* ---- fim ------------------------------------------------------------- */
+
+typedef struct fim_options {
+    const char *const *roots;      /* trees to baseline and watch */
+    size_t root_count;
+    const char *const *web_roots;  /* trees where new scripts are web shells */
+    size_t web_root_count;
+    unsigned threads;              /* hashing workers; 0 = one per core */
+    /* ransomware signal: this many high-entropy modifications or renames
+     * within burst_window_ms in the watched trees */
+    unsigned burst_threshold;      /* 0 = default (20) */
+    unsigned burst_window_ms;      /* 0 = default (10000) */
+} fim_options;
+
+/* Walks the roots, hashes every regular file (SHA-256) and writes the
+ * baseline atomically to path. Unreadable files are recorded and reported. */
+int fim_baseline_build(const fim_options *opt, const char *path, const hae_sink *sink,
+                       hae_err *err);
+/* Compares the roots with the baseline at path. Findings: fim.created,
+ * fim.modified, fim.deleted, fim.permissions, fim.suid, fim.webshell,
+ * fim.etc_changed. */
+int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink *sink,
+                       hae_err *err);
+
+/* Real-time watching: fanotify with file ids where the kernel allows, else
+ * inotify. Opening emits fim.watcher naming the mechanism in use. */
+typedef struct fim_watch fim_watch;
+int fim_watch_open(fim_watch **out, const fim_options *opt, const hae_sink *sink, hae_err *err);
+int fim_watch_fd(const fim_watch *w);
+int fim_watch_read(fim_watch *w, const hae_sink *sink, hae_err *err);
+/* Canary files: planted in each root; any change to one is fim.canary. */
+int fim_canary_plant(const fim_options *opt, const hae_sink *sink, hae_err *err);
+void fim_watch_close(fim_watch *w);
+
+/* Shannon entropy of bytes in bits per byte (0..8). */
+double fim_entropy(const unsigned char *bytes, size_t len);
+
+/* ---- log ------------------------------------------------------------- */
+
+/* Follows files across rotation (new inode at the path) and truncation
+ * (size below the read offset); emits one event per line with fields
+ * Message, LogFile, LineNumber, logsource service "syslog" or the file. */
+typedef struct log_tail log_tail;
+int log_tail_open(log_tail **out, const char *const *paths, size_t count, bool from_start,
+                  hae_err *err);
+int log_tail_fd(const log_tail *t); /* inotify fd, or -1: poll with a timeout */
+int log_tail_read(log_tail *t, const hae_sink *sink, hae_err *err);
+void log_tail_close(log_tail *t);
+
+/* journald through libsystemd when built with it; HAE_ENOTSUP otherwise. */
+typedef struct log_journal log_journal;
+int log_journal_open(log_journal **out, bool from_start, hae_err *err);
+int log_journal_fd(const log_journal *j);
+int log_journal_read(log_journal *j, const hae_sink *sink, hae_err *err);
+void log_journal_close(log_journal *j);
+
+/* ---- yara ------------------------------------------------------------ */
+
+typedef struct yara_scanner yara_scanner;
+/* Compiles the rule files once; errors name file and line. */
+int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t count,
+                      hae_err *err);
+/* Emits one finding yara.match per matching rule. */
+int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_err *err);
+int yara_scan_buffer(yara_scanner *s, const void *data, size_t len, const char *label,
+                     const hae_sink *sink, hae_err *err);
+void yara_scanner_close(yara_scanner *s);
+
+#endif
