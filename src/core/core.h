@@ -224,4 +224,26 @@ const hae_json *hae_json_member(const hae_json *obj, const char *key);
 int hae_event_encode_json(const hae_event *ev, hae_buf *out);
 int hae_event_decode_json(hae_event *ev, const char *line, size_t len, hae_err *err);
 
+/* ---- log lines: one line of a log file into an event ----------------- */
+
+typedef enum {
+    HAE_LOGFMT_AUTO,    /* detect per line */
+    HAE_LOGFMT_JSON,    /* a JSON object: hae_event_decode_json */
+    HAE_LOGFMT_SYSLOG,  /* RFC 3164 (BSD) or RFC 5424 */
+    HAE_LOGFMT_AUDITD,  /* type=X msg=audit(SECONDS.MS:SERIAL): key=value ... */
+    HAE_LOGFMT_PLAIN    /* anything else: the line is the Message */
+} hae_log_format;
+
+const char *hae_log_format_name(hae_log_format fmt);
+hae_log_format hae_log_format_detect(const char *line, size_t len);
+/* Parses one line (without its newline) into ev, which it initialises.
+ * Every format sets Message to the whole line so keyword searches work.
+ * syslog sets time (when the line has one; RFC 3164 lines lack the year and
+ * take the current one), Hostname, Program, Pid and logsource service
+ * ("auth" for sshd/sudo/su/login programs, else "syslog"); auditd sets time,
+ * type, the audit serial and every key=value (hex-encoded values such as
+ * proctitle decoded); product is "linux". Errors name the byte offset. */
+int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size_t len,
+                       hae_err *err);
+
 #endif
