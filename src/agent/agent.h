@@ -1,6 +1,8 @@
 /* agent: runs the sensors on a schedule and keeps their events in a
- * crash-safe on-disk spool until a transport takes them. Never loses an
- * event silently: anything dropped is counted in a spool.dropped event. */
+ * crash-safe on-disk spool until a transport takes them away. Never loses
+ * an event silently: anything the spool had to drop is counted in a
+ * spool.dropped finding written into the spool itself.
+ * Knows the sensors' interfaces; knows nothing of the network yet. */
 #ifndef HAETAE_AGENT_H
 #define HAETAE_AGENT_H
 
@@ -10,5 +12,82 @@
 #include <stdint.h>
 
 #include "core/core.h"
+
+/* ---- spool: append-only segments on disk ----------------------------- */
+
+/* Layout: DIR/<16 hex digits>.seg segments named by the sequence number of
+ * their first record, each a header "HAESPL01" then records
+ *   u32 little-endian length | u32 CRC-32 of payload | payload (one JSON line)
+ * and DIR/ack holding the first unacknowledged sequence number.
+ * Durability: spool_flush() fsyncs the active segment (and the directory
+ * when a segment was created); the agent flushes after each batch of events
+ * and at least every flush_interval_ms. A crash loses at most what was
+ * appended since the last flush, and never corrupts what came before: on
+ * open, a torn or corrupt tail of the last segment is cut off and counted. */
+typedef struct spool spool;
+
+typedef struct spool_options {
+    uint64_t max_bytes;     /* bound on the spool; 0 = 256 MiB */
+    uint64_t segment_bytes; /* rotate after this; 0 = 4 MiB */
+} spool_options;
+
+typedef struct spool_stats {
+    uint64_t next_seq;        /* sequence number the next append gets */
+    uint64_t acked_seq;       /* every record below this is acknowledged */
+    uint64_t bytes;           /* on disk, all segments */
+    uint64_t segments;
+    uint64_t dropped_records; /* dropped since open to respect max_bytes */
+    uint64_t recovered_torn;  /* bytes cut from a torn tail at open */
+} spool_stats;
+
+int spool_open(spool **out, const char *dir, const spool_options *opt, hae_err *err);
+/* Appends one event; assigns it the next sequence number (in *seq if not NULL). */
+int spool_append(spool *s, const hae_event *ev, uint64_t *seq, hae_err *err);
+int spool_flush(spool *s, hae_err *err);
+/* Reads up to max_records records starting at sequence from_seq (or the
+ * oldest kept, if older ones were dropped); calls fn(ctx, seq, line, len)
+ * for each. *next_seq is where the next read should start. */
+typedef int (*spool_record_fn)(void *ctx, uint64_t seq, const char *line, size_t len,
+                               hae_err *err);
+int spool_read(spool *s, uint64_t from_seq, size_t max_records, spool_record_fn fn, void *ctx,
+               uint64_t *next_seq, hae_err *err);
+/* Everything below seq is durably stored elsewhere: forget it (persisted
+ * atomically; wholly acknowledged segments are deleted). */
+int spool_ack(spool *s, uint64_t seq, hae_err *err);
+void spool_get_stats(const spool *s, spool_stats *out);
+/* Flushes and closes; NULL is fine. */
+int spool_close(spool *s, hae_err *err);
+
+/* An hae_sink that appends to a spool. */
+hae_sink spool_sink(spool *s);
+
+/* ---- running the sensors --------------------------------------------- */
+
+typedef struct agent_config {
+    const char *state_dir;          /* spool, baseline, canaries; created if absent */
+    const char *const *fim_roots;   /* trees to watch and baseline */
+    size_t fim_root_count;
+    const char *const *web_roots;   /* trees where new scripts are web shells */
+    size_t web_root_count;
+    const char *const *log_files;   /* files to follow */
+    size_t log_file_count;
+    const char *const *yara_rules;  /* YARA rule files */
+    size_t yara_rule_count;
+    const char *const *scan_dirs;   /* --once: directories YARA scans (e.g. /dev/shm) */
+    size_t scan_dir_count;
+    bool journal;                   /* follow journald when available */
+    unsigned scan_interval_s;       /* sock and proc stealth scans; 0 = 60 */
+    unsigned flush_interval_ms;     /* spool fsync at least this often; 0 = 1000 */
+    uint64_t spool_max_bytes;       /* 0 = 256 MiB */
+} agent_config;
+
+/* Runs every sensor once and emits findings to sink (the responder's
+ * "check this host now"). A sensor that cannot run (no root, no kernel
+ * support) emits an agent.sensor_unavailable finding; the others go on. */
+int agent_run_once(const agent_config *cfg, const hae_sink *sink, hae_err *err);
+
+/* Runs continuously, spooling every event under cfg->state_dir/spool,
+ * until *stop becomes non-zero (set it from a signal handler). */
+int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err);
 
 #endif
