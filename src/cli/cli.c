@@ -103,6 +103,29 @@ int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) {
     return exit_code;
 }
 
+char *cli_find_rules_dir(void) {
+    const char *env = getenv("HAETAE_RULES_DIR");
+    char *dir = NULL;
+    if (env && env[0]) {
+        return access(env, F_OK) == 0 ? strdup(env) : NULL;
+    }
+    /* Built in SOURCE/build/<tree>/haetae: the rules are at SOURCE/rules. */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        if (asprintf(&dir, "%s/../../rules", exe) > 0 && access(dir, F_OK) == 0) {
+            char *resolved = realpath(dir, NULL);
+            free(dir);
+            return resolved;
+        }
+        free(dir);
+    }
+    return access("/usr/share/haetae/rules", F_OK) == 0 ? strdup("/usr/share/haetae/rules") : NULL;
+}
+
 int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err) {
     hae_buf line = {0};
     int rc = hae_event_encode_json(ev, &line);

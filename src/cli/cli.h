@@ -39,4 +39,25 @@ int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) HAE_PRINTF(3,
 /* Writes an event as a JSON line to out; a sink over a FILE *. */
 int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err);
 
+/* The shipped rules directory: $HAETAE_RULES_DIR, else rules/ beside the
+ * source tree the binary was built in, else /usr/share/haetae/rules.
+ * malloc'd; NULL when none exists. */
+char *cli_find_rules_dir(void);
+
+/* Findings collected for a table: severity, rule, message, key evidence. */
+typedef struct cli_finding_row {
+    int severity; /* hae_severity, -1 for events that are not findings */
+    char *rule;
+    char *message;
+} cli_finding_row;
+typedef struct cli_findings {
+    cli_finding_row *rows;
+    size_t count;
+    size_t cap;
+} cli_findings;
+hae_sink cli_findings_sink(cli_findings *f);
+/* Most severe first, then a count per severity. */
+void cli_findings_print(const cli_findings *f, FILE *out);
+void cli_findings_free(cli_findings *f);
+
 #endif

@@ -1,0 +1,36 @@
+/* Pieces shared by the agent's run modes. Private to src/agent. */
+#ifndef HAETAE_AGENT_INTERNAL_H
+#define HAETAE_AGENT_INTERNAL_H
+
+#include "agent/agent.h"
+#include "sensor/sensor.h"
+
+int agent_report_unavailable(const hae_sink *sink, const char *sensor, const hae_err *why,
+                             hae_err *err);
+/* fim_options over fim_roots + web_roots; *roots is malloc'd, caller frees. */
+int agent_fim_options(const agent_config *cfg, fim_options *opt, const char ***roots);
+/* state_dir/name (state_dir created if absent); *out malloc'd. */
+int agent_state_path(const agent_config *cfg, const char *name, char **out, hae_err *err);
+
+/* Periodic scans report a standing condition (a listening port, a
+ * masquerading process) once, not every interval: a finding passes when
+ * its content was not seen in the previous scan. */
+typedef struct finding_memory {
+    uint64_t *previous;  /* sorted content hashes of the last scan */
+    size_t previous_count;
+    uint64_t *current;
+    size_t current_count;
+    size_t current_cap;
+} finding_memory;
+
+uint64_t agent_finding_hash(const hae_event *ev);
+/* A sink that forwards to next only findings new since the last scan. */
+typedef struct finding_filter {
+    finding_memory *memory;
+    const hae_sink *next;
+} finding_filter;
+hae_sink finding_filter_sink(finding_filter *f);
+int finding_memory_end_scan(finding_memory *m); /* current becomes previous */
+void finding_memory_free(finding_memory *m);
+
+#endif
