@@ -20,8 +20,12 @@ $(RELEASE)/build.ninja:
 build: deps $(RELEASE)/build.ninja
 	ninja -C $(RELEASE) -j $(JOBS) haetae
 
+# Until the server lands (issue 4: `haetae up`), run starts the host agent
+# in the foreground, spooling under ./var/agent.
 run: build
-	$(RELEASE)/haetae up
+	@echo "haetae: agent on this host; events spool under $(CURDIR)/var/agent/spool"
+	@echo "haetae: check the host once with: $(RELEASE)/haetae agent --once"
+	$(RELEASE)/haetae agent --state var/agent
 
 $(TESTBUILD)/build.ninja:
 	$(CMAKE) -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DHAETAE_SANITIZE=ON
