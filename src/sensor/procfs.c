@@ -43,6 +43,10 @@ static int read_proc_file(pid_t pid, const char *name, hae_buf *out, hae_err *er
     return rc;
 }
 
+int procfs_read_file(pid_t pid, const char *name, hae_buf *out, hae_err *err) {
+    return read_proc_file(pid, name, out, err);
+}
+
 static int read_link(const char *path, char **out, hae_err *err) {
     size_t cap = 256;
     for (;;) {

@@ -25,6 +25,10 @@ typedef struct procfs_process {
 const char *procfs_root(void);
 
 int procfs_read(pid_t pid, procfs_process *out, hae_err *err);
+
+/* Appends the whole of /proc/PID/<name> ("stat", "environ"...) to out.
+ * HAE_ENOENT when the process is gone, HAE_EPERM when not ours to read. */
+int procfs_read_file(pid_t pid, const char *name, hae_buf *out, hae_err *err);
 void procfs_process_free(procfs_process *p);
 
 /* Reads /proc/PID/environ and returns the value of name in *value
