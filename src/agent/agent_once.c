@@ -62,9 +62,9 @@ static int fim_once(const agent_config *cfg, const hae_sink *sink, hae_err *err)
     char *baseline = NULL;
     hae_err sensor_err = {0};
     int rc = agent_state_path(cfg, "fim.baseline", &baseline, err);
-    if (rc == HAE_OK && access(baseline, F_OK) == 0) {
+    if (rc == HAE_OK && baseline && access(baseline, F_OK) == 0) {
         rc = fim_baseline_check(&opt, baseline, sink, &sensor_err);
-    } else if (rc == HAE_OK) {
+    } else if (rc == HAE_OK && baseline) {
         /* First run on this host: nothing to compare with yet; the next
          * run compares against what is recorded now. */
         rc = fim_baseline_build(&opt, baseline, sink, &sensor_err);

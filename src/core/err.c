@@ -5,7 +5,7 @@
 
 #include "core/core.h"
 
-static void err_vformat(hae_err *err, const char *fmt, va_list ap) {
+HAE_PRINTF(2, 0) static void err_vformat(hae_err *err, const char *fmt, va_list ap) {
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (n < 0) {
         err->msg[0] = '\0';
