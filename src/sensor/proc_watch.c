@@ -38,7 +38,7 @@ struct proc_watch {
     bool is_listening;
     bool is_opening;
     bool has_ack;
-    uint32_t listen_seq;
+    uint32_t listen_seq;     /* nonce sent as cn_msg seq and ack */
     uint32_t ack_err;
     uint32_t *cpu_next_seq;  /* next expected seq per CPU; 0 = none seen yet... */
     bool *cpu_seen;
@@ -65,6 +65,7 @@ static int send_mcast_op(proc_watch *w, enum proc_cn_mcast_op op, hae_err *err) 
     msg.cn.id.idx = CN_IDX_PROC;
     msg.cn.id.val = CN_VAL_PROC;
     msg.cn.seq = w->listen_seq;
+    msg.cn.ack = w->listen_seq; /* echoed back + 1: how we know our reply */
     msg.cn.len = sizeof op;
     msg.op = op;
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
@@ -156,13 +157,15 @@ static int emit_exec(proc_watch *w, const proc_cn_event *cn) {
 static int on_event(void *arg, const proc_cn_event *ev) {
     proc_watch *w = arg;
     if (ev->kind == PROC_CN_ACK) {
-        /* cn_proc_ack() answers with our seq and ack + 1; acks to other
-         * listeners reach us too (the reply is multicast) and are ignored. */
-        if (w->is_opening && ev->seq == w->listen_seq && ev->ack == 1) {
+        /* cn_proc_ack() answers with our ack + 1; acks to other listeners
+         * reach us too (the reply is multicast) and only count below. */
+        if (w->is_opening && ev->ack == w->listen_seq + 1) {
             w->has_ack = true;
             w->ack_err = ev->ack_err;
         }
-        return HAE_OK;
+        /* Kernels whose send_msg() numbers acks from the per-CPU counter
+         * stamp a real CPU; older ones kept cpu = -1 and our own seq. */
+        if (ev->cpu == UINT32_MAX) return HAE_OK;
     }
     if (track_sequence(w, ev->cpu, ev->seq) < 0) {
         return hae_err_set(w->err, HAE_ENOMEM, "proc watch: out of memory");
