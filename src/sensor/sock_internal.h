@@ -76,9 +76,10 @@ int sock_procnet_read(const char *name, int family, int type, int protocol, sock
 
 /* Duplicates the owner's descriptor for socket inode into this process
  * (pidfd_getfd, Linux 5.6) and reads its classic BPF program with
- * getsockopt(SO_GET_FILTER). *filter is malloc'd (NULL when none). */
+ * getsockopt(SO_GET_FILTER). *filter is malloc'd (NULL when none);
+ * *is_ebpf says an eBPF program (SO_ATTACH_BPF) is attached instead. */
 int sock_filter_from_owner(pid_t pid, uint64_t inode, struct sock_filter **filter,
-                           size_t *len, hae_err *err);
+                           size_t *len, bool *is_ebpf, hae_err *err);
 
 /* ---- the scan ---------------------------------------------------------- */
 
