@@ -74,6 +74,9 @@ typedef struct fim_options {
      * within burst_window_ms in the watched trees */
     unsigned burst_threshold;      /* 0 = default (20) */
     unsigned burst_window_ms;      /* 0 = default (10000) */
+    const char *etc_prefix;        /* changes below it are fim.etc_changed; NULL = "/etc" */
+    const char *canary_list;       /* file listing planted canaries; NULL = none */
+    bool force_inotify;            /* skip fanotify (also env HAETAE_FIM_INOTIFY=1) */
 } fim_options;
 
 /* Walks the roots, hashes every regular file (SHA-256) and writes the
@@ -82,7 +85,8 @@ int fim_baseline_build(const fim_options *opt, const char *path, const hae_sink 
                        hae_err *err);
 /* Compares the roots with the baseline at path. Findings: fim.created,
  * fim.modified, fim.deleted, fim.permissions, fim.suid, fim.webshell,
- * fim.etc_changed. */
+ * fim.etc_changed, fim.canary, fim.error (docs/findings/fim.md). A corrupt
+ * or truncated baseline is HAE_EINVAL naming the file, record and offset. */
 int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink *sink,
                        hae_err *err);
 
@@ -91,10 +95,14 @@ int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink 
 typedef struct fim_watch fim_watch;
 int fim_watch_open(fim_watch **out, const fim_options *opt, const hae_sink *sink, hae_err *err);
 int fim_watch_fd(const fim_watch *w);
+/* Drains pending notifications: file_event events (Action created,
+ * modified, deleted, renamed, attrib) and the findings that apply. */
 int fim_watch_read(fim_watch *w, const hae_sink *sink, hae_err *err);
-/* Canary files: planted in each root; any change to one is fim.canary. */
+void fim_watch_close(fim_watch *w); /* NULL is fine */
+/* Canary files: planted in each root and listed in opt->canary_list (which
+ * fim_watch_open and fim_baseline_check read); any change, rename or delete
+ * of one is fim.canary. Emits fim.canary_planted per file. */
 int fim_canary_plant(const fim_options *opt, const hae_sink *sink, hae_err *err);
-void fim_watch_close(fim_watch *w);
 
 /* Shannon entropy of bytes in bits per byte (0..8). */
 double fim_entropy(const unsigned char *bytes, size_t len);
