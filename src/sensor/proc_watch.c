@@ -51,26 +51,27 @@ struct proc_watch {
     parent_hint parents[PARENT_SLOTS];
 };
 
-/* Sends one proc connector control message (LISTEN or IGNORE). */
+/* Sends one proc connector control message (LISTEN or IGNORE): a netlink
+ * header, a cn_msg addressed to CN_IDX_PROC, and the 4-byte op. */
 static int send_mcast_op(proc_watch *w, enum proc_cn_mcast_op op, hae_err *err) {
-    struct {
-        struct nlmsghdr nh;
-        struct cn_msg cn;
-        enum proc_cn_mcast_op op;
-    } __attribute__((packed)) msg;
-    memset(&msg, 0, sizeof msg);
-    msg.nh.nlmsg_len = sizeof msg;
-    msg.nh.nlmsg_type = NLMSG_DONE;
-    msg.nh.nlmsg_seq = w->listen_seq;
-    msg.cn.id.idx = CN_IDX_PROC;
-    msg.cn.id.val = CN_VAL_PROC;
-    msg.cn.seq = w->listen_seq;
-    msg.cn.ack = w->listen_seq; /* echoed back + 1: how we know our reply */
-    msg.cn.len = sizeof op;
-    msg.op = op;
+    struct nlmsghdr nh = {0};
+    struct cn_msg cn = {0};
+    uint32_t op_value = (uint32_t)op;
+    unsigned char msg[NLMSG_HDRLEN + sizeof cn + sizeof op_value];
+    nh.nlmsg_len = sizeof msg;
+    nh.nlmsg_type = NLMSG_DONE;
+    nh.nlmsg_seq = w->listen_seq;
+    cn.id.idx = CN_IDX_PROC;
+    cn.id.val = CN_VAL_PROC;
+    cn.seq = w->listen_seq;
+    cn.ack = w->listen_seq; /* echoed back + 1: how we know our reply */
+    cn.len = sizeof op_value;
+    memcpy(msg, &nh, sizeof nh);
+    memcpy(msg + NLMSG_HDRLEN, &cn, sizeof cn);
+    memcpy(msg + NLMSG_HDRLEN + sizeof cn, &op_value, sizeof op_value);
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     for (;;) {
-        if (sendto(w->fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) >= 0) {
+        if (sendto(w->fd, msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) >= 0) {
             return HAE_OK;
         }
         if (errno != EINTR) {
