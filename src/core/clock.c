@@ -125,7 +125,12 @@ int hae_time_parse(const char *s, size_t len, int64_t *ns, hae_err *err) {
     if (tm.tm_mday != day) {
         return hae_err_set(err, HAE_EINVAL, "time '%.*s': no such day", (int)len, s);
     }
-    *ns = ((int64_t)t - offset) * NS_PER_SEC + frac;
+    int64_t unix_sec = (int64_t)t - offset;
+    if (unix_sec >= INT64_MAX / NS_PER_SEC || unix_sec <= INT64_MIN / NS_PER_SEC) {
+        /* int64 nanoseconds span 1677-09-21 to 2262-04-11 */
+        return hae_err_set(err, HAE_EINVAL, "time '%.*s': outside years 1678-2261", (int)len, s);
+    }
+    *ns = unix_sec * NS_PER_SEC + frac;
     return HAE_OK;
 }
 

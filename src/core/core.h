@@ -237,12 +237,18 @@ typedef enum {
 const char *hae_log_format_name(hae_log_format fmt);
 hae_log_format hae_log_format_detect(const char *line, size_t len);
 /* Parses one line (without its newline) into ev, which it initialises.
- * Every format sets Message to the whole line so keyword searches work.
+ * Every format sets Message to the whole line so keyword searches work
+ * (a JSON object that has its own Message keeps it). The event has no id
+ * and, unless the line names one, no host: a live sensor adds both.
  * syslog sets time (when the line has one; RFC 3164 lines lack the year and
  * take the current one), Hostname, Program, Pid and logsource service
- * ("auth" for sshd/sudo/su/login programs, else "syslog"); auditd sets time,
- * type, the audit serial and every key=value (hex-encoded values such as
- * proctitle decoded); product is "linux". Errors name the byte offset. */
+ * ("auth" for sshd/sudo/su/login programs, else "syslog"); RFC 5424 adds
+ * MsgId, ProcId (when not numeric) and "sdid.param" per structured datum.
+ * auditd sets time, type, serial, node and every key=value (hex-encoded
+ * values such as proctitle decoded), service "auditd"; product is "linux".
+ * A line that looks like a format but breaks it is HAE_EINVAL, the message
+ * naming the byte offset; the caller may keep it as HAE_LOGFMT_PLAIN.
+ * Thread-safe; see docs/findings/log.md for the fields of each format. */
 int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size_t len,
                        hae_err *err);
 
