@@ -206,7 +206,7 @@ static int receive_one(proc_watch *w) {
         struct nlmsghdr align;
         unsigned char bytes[8192];
     } buf;
-    struct sockaddr_nl from;
+    struct sockaddr_nl from = {0};
     socklen_t from_len = sizeof from;
     ssize_t n = recvfrom(w->fd, buf.bytes, sizeof buf.bytes, MSG_DONTWAIT,
                          (struct sockaddr *)&from, &from_len);
@@ -239,8 +239,7 @@ static int receive_one(proc_watch *w) {
 
 static int wait_for_ack(proc_watch *w, hae_err *err) {
     int64_t deadline = hae_time_monotonic_ns() + (int64_t)ACK_TIMEOUT_MS * 1000000;
-    hae_sink discard = {0};
-    w->sink = &discard;
+    w->sink = NULL; /* nothing is emitted while opening (is_opening) */
     w->err = err;
     while (!w->has_ack) {
         int64_t left_ms = (deadline - hae_time_monotonic_ns()) / 1000000;
