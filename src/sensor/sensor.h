@@ -109,9 +109,14 @@ double fim_entropy(const unsigned char *bytes, size_t len);
 
 /* ---- log ------------------------------------------------------------- */
 
-/* Follows files across rotation (new inode at the path) and truncation
- * (size below the read offset); emits one event per line with fields
- * Message, LogFile, LineNumber, logsource service "syslog" or the file. */
+/* Follows files across rotation (new inode at the path: the old descriptor
+ * is read to its end first), truncation (size below the read offset: read
+ * again from 0) and files that appear later. Each line is parsed with
+ * hae_log_parse_line(HAE_LOGFMT_AUTO) and gains an id, LogFile and
+ * FileOffset (a byte offset: line numbers mean nothing once a file
+ * rotates); logsource service is the parser's or else the file's name.
+ * Lines over 64 KiB come in parts marked LinePart and Truncated; a last
+ * line without '\n' waits for its end or for rotation. Findings: log.error. */
 typedef struct log_tail log_tail;
 int log_tail_open(log_tail **out, const char *const *paths, size_t count, bool from_start,
                   hae_err *err);
