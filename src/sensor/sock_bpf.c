@@ -262,7 +262,7 @@ static int image_one(const struct sock_filter *f, size_t n, hae_buf *out) {
 }
 
 int sock_bpf_disassemble(const struct sock_filter *prog, size_t insn_count, hae_buf *out) {
-    int rc = hae_buf_reserve(out, 0); /* an empty program still yields "" */
+    int rc = hae_buf_append(out, "", 0); /* NUL-terminates: an empty program yields "" */
     for (size_t i = 0; rc == HAE_OK && prog && i < insn_count; i++) {
         rc = image_one(&prog[i], i, out);
     }

@@ -173,7 +173,7 @@ int sock_filter_from_owner(pid_t pid, uint64_t inode, struct sock_filter **filte
     *filter = NULL;
     *len = 0;
     *is_ebpf = false;
-    int target;
+    int target = -1;
     int rc = find_socket_fd(pid, inode, &target, err);
     if (rc < 0) return rc;
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
