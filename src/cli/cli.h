@@ -16,6 +16,7 @@ int cli_main(int argc, char **argv);
 /* Subcommands: argv[0] is the subcommand name. */
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_agent(int argc, char **argv);
+int cli_cmd_scan(int argc, char **argv);  /* personal data in exposed files */
 int cli_cmd_fim(int argc, char **argv);
 
 /* ---- shared by subcommands ------------------------------------------ */

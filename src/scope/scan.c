@@ -1,0 +1,226 @@
+/* One window through Hyperscan: each candidate gets its exact boundaries,
+ * its validation, its record and column, and its labels; overlapping
+ * candidates in a record keep the most confident reading (a 15-digit Luhn
+ * number is an IMEI or a card, not both). A finished record becomes
+ * findings, counts and one entry of the person batch. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scope/scope_int.h"
+
+int scope_doc_init(scope_doc *d, const char *name, scope_format forced, const char *sample,
+                   size_t len) {
+    memset(d, 0, sizeof *d);
+    d->name = name;
+    d->format = scope_format_sniff(name, sample, len, &d->sep);
+    if (forced != SCOPE_FMT_AUTO) d->format = forced;
+    if (d->format == SCOPE_FMT_CSV) {
+        /* a first row without a run of 6 digits is a header */
+        const char *nl = memchr(sample, '\n', len);
+        size_t first = nl ? (size_t)(nl - sample) : len;
+        size_t run = 0;
+        bool has_number = false;
+        for (size_t i = 0; i < first; i++) {
+            run = isdigit((unsigned char)sample[i]) ? run + 1 : 0;
+            has_number = has_number || run >= 6;
+        }
+        if (!has_number) {
+            int rc = scope_columns_parse_csv(&d->header, sample, first, d->sep);
+            if (rc < 0) return rc;
+        }
+    }
+    scope_locator_init(&d->loc, d->format, d->sep, d->header.count ? &d->header : NULL, &d->tables);
+    return HAE_OK;
+}
+
+void scope_doc_free(scope_doc *d) {
+    scope_locator_free(&d->loc);
+    scope_columns_free(&d->header);
+    scope_tables_free(&d->tables);
+}
+
+void scope_worker_discard(scope_worker *w) {
+    w->cand_count = 0;
+    w->has_record = false;
+}
+
+void scope_worker_free(scope_worker *w) {
+    free(w->cands);
+    hae_buf_free(&w->findings_out);
+    hae_buf_free(&w->batch.entries);
+    if (w->scratch) hs_free_scratch(w->scratch);
+    memset(w, 0, sizeof *w);
+}
+
+static int emit_record(scope_worker *w) {
+    const scope_options *opt = &w->scanner->opt;
+    bool has_person = false, has_any = false;
+    for (size_t i = 0; i < w->cand_count; i++) {
+        const scope_cand *c = &w->cands[i];
+        if (c->is_dropped) continue;
+        has_any = true;
+        scope_finding f = {
+            .file = w->doc->name, .offset = w->base + c->start, .record_offset = w->base + w->record,
+            .format = w->doc->format, .column = c->column, .column_len = c->column_len,
+            .kind = c->kind, .confidence = c->confidence, .text = w->buf + c->start,
+            .text_len = c->end - c->start, .norm = c->norm, .norm_len = c->norm_len,
+        };
+        w->counts[c->kind][scope_level_of(c->confidence)]++;
+        w->findings++;
+        if (w->fn && w->fn(w->fn_ctx, &f) < 0) return HAE_EINVAL;
+        if (opt->findings) {
+            int rc = scope_finding_format(&w->findings_out, &f, opt->out_format, opt->reveal);
+            if (rc < 0) return rc;
+        }
+        if (c->confidence >= opt->person_confidence) {
+            int rc = scope_batch_add(&w->batch, c->kind, c->norm, c->norm_len);
+            if (rc < 0) return rc;
+            has_person = true;
+        }
+    }
+    if (has_any) w->records++;
+    w->cand_count = 0;
+    w->has_record = false;
+    return has_person ? scope_batch_end_record(&w->batch) : HAE_OK;
+}
+
+/* x wins over y: more confident, then longer, then the earlier kind. */
+static bool beats(const scope_cand *x, const scope_cand *y) {
+    if (x->confidence != y->confidence) return x->confidence > y->confidence;
+    size_t xl = x->end - x->start, yl = y->end - y->start;
+    if (xl != yl) return xl > yl;
+    return x->kind <= y->kind;
+}
+
+static int add_cand(scope_worker *w, const scope_cand *c) {
+    for (size_t i = 0; i < w->cand_count; i++) {
+        const scope_cand *x = &w->cands[i];
+        if (!x->is_dropped && x->start < c->end && c->start < x->end && beats(x, c)) return HAE_OK;
+    }
+    for (size_t i = 0; i < w->cand_count; i++) {
+        scope_cand *x = &w->cands[i];
+        if (x->start < c->end && c->start < x->end) x->is_dropped = true;
+    }
+    if (w->cand_count == w->cand_cap) {
+        size_t cap = w->cand_cap ? w->cand_cap * 2 : 16;
+        scope_cand *grown = realloc(w->cands, cap * sizeof *grown);
+        if (!grown) return HAE_ENOMEM;
+        w->cands = grown;
+        w->cand_cap = cap;
+    }
+    w->cands[w->cand_count++] = *c;
+    return HAE_OK;
+}
+
+static bool is_domain_char(char c) { return isalnum((unsigned char)c) || c == '.' || c == '-'; }
+
+static bool is_local_char(char c) {
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+/* The trigger ends somewhere in the domain: walk back to '@', then out to
+ * both ends of the address. Each '@' is reported once. */
+static bool email_span(scope_worker *w, size_t end, size_t *s, size_t *e) {
+    const char *b = w->buf;
+    size_t at = end;
+    while (at > 0 && end - at < 256 && b[at - 1] != '@' && is_domain_char(b[at - 1])) at--;
+    if (at == 0 || b[at - 1] != '@') return false;
+    at--;
+    if (w->has_email && w->last_email_at == at) return false;
+    w->has_email = true;
+    w->last_email_at = at;
+    size_t start = at;
+    while (start > 0 && at - start < 64 && is_local_char(b[start - 1])) start--;
+    size_t stop = at + 1;
+    while (stop < w->len && stop - at < 254 && is_domain_char(b[stop])) stop++;
+    while (stop > at + 1 && (b[stop - 1] == '.' || b[stop - 1] == '-')) stop--;
+    *s = start;
+    *e = stop;
+    return start < at;
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Explicit boundaries: no candidate inside a longer run of digits, counting
+ * "12-" or "-34" glued on with a hyphen as part of the run. */
+static bool digit_bounded(const char *b, size_t len, size_t s, size_t e) {
+    if (s > 0 && is_digit(b[s - 1])) return false;
+    if (s > 1 && b[s - 1] == '-' && is_digit(b[s - 2])) return false;
+    if (e < len && is_digit(b[e])) return false;
+    if (e + 1 < len && b[e] == '-' && is_digit(b[e + 1])) return false;
+    return true;
+}
+
+static int on_create_table(scope_worker *w, size_t to) {
+    if (w->doc->format != SCOPE_FMT_SQL || to < 12) return 0;
+    size_t start = to - 12;
+    size_t len = w->len - start < 65536 ? w->len - start : 65536;
+    return scope_tables_learn(&w->doc->tables, w->buf + start, len) < 0 ? 1 : 0;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                    void *ctx) {
+    (void)flags;
+    scope_worker *w = ctx;
+    if (id == SCOPE_PATTERN_CREATE_TABLE) return on_create_table(w, (size_t)to);
+    const scope_pattern *p = &scope_patterns[id];
+    const char *b = w->buf;
+    size_t s = (size_t)from, e = (size_t)to;
+    if (p->bound == SCOPE_BOUND_EMAIL) {
+        if (!email_span(w, e, &s, &e)) return 0;
+    } else if (p->bound == SCOPE_BOUND_ALNUM) {
+        if (s < e && !isalnum((unsigned char)b[s])) s++;
+        if ((s > 0 && isalnum((unsigned char)b[s - 1])) || (e < w->len && isalnum((unsigned char)b[e])))
+            return 0;
+    } else {
+        if (s < e && !is_digit(b[s]) && b[s] != '+') s++; /* the boundary byte the regex took */
+        if (!digit_bounded(b, w->len, s, e)) return 0;
+    }
+    if (s < w->accept_from || s >= w->accept_to) return 0;
+    scope_verdict v;
+    scope_validate(p->kind, b + s, e - s, &v);
+    if (!v.is_valid) return 0;
+    scope_place place;
+    scope_locate(&w->doc->loc, b, w->len, s, &place);
+    uint32_t labels = place.column_labels;
+    if (!labels && !(w->doc->format == SCOPE_FMT_CSV && w->doc->header.count)) {
+        size_t line = w->doc->loc.line_start;
+        size_t lb = s - line > SCOPE_LABEL_LOOKBACK ? s - SCOPE_LABEL_LOOKBACK : line;
+        labels = scope_label_kinds(b + lb, s - lb);
+    }
+    float conf = scope_label_adjust(v.kind, v.confidence, labels);
+    if (conf < w->scanner->opt.min_confidence) return 0;
+    if (w->has_record && place.record != w->record) {
+        w->error = emit_record(w);
+        if (w->error < 0) return 1;
+    }
+    w->has_record = true;
+    w->record = (size_t)place.record;
+    scope_cand c = {.start = s, .end = e, .kind = v.kind, .confidence = conf,
+                    .column = place.column, .column_len = place.column_len, .norm_len = v.norm_len};
+    memcpy(c.norm, v.norm, v.norm_len + 1);
+    w->error = add_cand(w, &c);
+    return w->error < 0 ? 1 : 0;
+}
+
+int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len, uint64_t base,
+                      size_t accept_from, size_t accept_to) {
+    if (len == 0) return HAE_OK;
+    w->doc = d;
+    w->buf = buf;
+    w->len = len;
+    w->base = base;
+    w->accept_from = accept_from;
+    w->accept_to = accept_to;
+    w->has_email = false;
+    w->error = HAE_OK;
+    scope_locator_reset(&d->loc);
+    scope_worker_discard(w);
+    /* Hyperscan takes lengths as unsigned int: feed huge windows in parts
+     * cut at a newline (or with an overlap when a line is longer). */
+    hs_error_t rc = hs_scan(w->scanner->db, buf, (unsigned)len, 0, w->scratch, on_match, w);
+    if (rc == HS_SCAN_TERMINATED) return w->error < 0 ? w->error : HAE_EINVAL;
+    if (rc != HS_SUCCESS) return HAE_EIO;
+    return w->has_record ? emit_record(w) : HAE_OK;
+}
