@@ -48,7 +48,8 @@ static int add_fs(fim_watch *w, const char *root, hae_err *err) {
     if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, event_mask, AT_FDCWD, root) != 0) {
         return hae_err_errno(err, errno, "fanotify_mark(FAN_MARK_FILESYSTEM) on %s", root);
     }
-    int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* open_by_handle_at refuses an O_PATH mount_fd (EBADF): open it for reading */
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return hae_err_errno(err, errno, "open %s", root);
     int *fds = realloc(w->fs_fds, (w->fs_count + 1) * sizeof *fds);
     if (fds) w->fs_fds = fds;
@@ -170,13 +171,14 @@ static int dispatch(fim_watch *w, uint64_t mask, const char *path, const hae_sin
     return rc;
 }
 
-static int handle_event(fim_watch *w, const struct fanotify_event_metadata *m,
+/* m is a copy of the metadata at base (events are only 4-byte aligned in
+ * the buffer; the metadata holds a 64-bit mask). */
+static int handle_event(fim_watch *w, const struct fanotify_event_metadata *m, const char *base,
                         const hae_sink *sink, hae_err *err) {
     if (m->mask & FAN_Q_OVERFLOW) {
         cache_clear(w->dir_cache);
         return fim_watch_overflow(w, "fanotify", sink, err);
     }
-    const char *base = (const char *)m;
     size_t offset = m->metadata_len;
     while (offset + sizeof(struct fanotify_event_info_header) <= m->event_len) {
         const struct fanotify_event_info_fid *info = (const void *)(base + offset);
@@ -205,22 +207,25 @@ static int handle_event(fim_watch *w, const struct fanotify_event_metadata *m,
 }
 
 int fim_fanotify_read(fim_watch *w, const hae_sink *sink, hae_err *err) {
-    _Alignas(struct fanotify_event_metadata) char buffer[EVENT_BUFFER];
+    _Alignas(8) char buffer[EVENT_BUFFER];
     for (;;) {
         ssize_t len = read(w->fd, buffer, sizeof buffer);
         if (len < 0 && errno == EINTR) continue;
         if (len < 0 && errno == EAGAIN) return HAE_OK;
         if (len < 0) return hae_err_errno(err, errno, "fanotify read");
         if (len == 0) return HAE_OK;
-        const struct fanotify_event_metadata *m = (const void *)buffer;
-        while (FAN_EVENT_OK(m, len)) {
-            if (m->vers != FANOTIFY_METADATA_VERSION) {
+        size_t offset = 0;
+        while (offset + FAN_EVENT_METADATA_LEN <= (size_t)len) {
+            struct fanotify_event_metadata m;
+            memcpy(&m, buffer + offset, sizeof m);
+            if (m.event_len < FAN_EVENT_METADATA_LEN || offset + m.event_len > (size_t)len) break;
+            if (m.vers != FANOTIFY_METADATA_VERSION) {
                 return hae_err_set(err, HAE_ENOTSUP, "fanotify metadata version %u, expected %u",
-                                   m->vers, FANOTIFY_METADATA_VERSION);
+                                   m.vers, FANOTIFY_METADATA_VERSION);
             }
-            int rc = handle_event(w, m, sink, err);
+            int rc = handle_event(w, &m, buffer + offset, sink, err);
             if (rc < 0) return rc;
-            m = FAN_EVENT_NEXT(m, len);
+            offset += m.event_len;
         }
     }
 }
