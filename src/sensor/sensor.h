@@ -51,14 +51,15 @@ int proc_describe(pid_t pid, hae_event *ev, hae_err *err);
 
 /* Stealth scan over every process. Findings: proc.deleted_exe,
  * proc.tmp_exe, proc.memfd_exe, proc.masquerade, proc.histfile_null,
- * proc.home_tmp. */
+ * proc.home_tmp, proc.bpfdoor_mutex. */
 int proc_scan(const hae_sink *sink, hae_err *err);
 
 /* Real-time process execution through the netlink proc connector. */
 typedef struct proc_watch proc_watch;
 int proc_watch_open(proc_watch **out, hae_err *err); /* HAE_ENOTSUP/HAE_EPERM if unavailable */
 int proc_watch_fd(const proc_watch *w);
-/* Drains pending notifications; emits one process_creation event per exec. */
+/* Drains pending notifications; emits one process_creation event per exec,
+ * and proc.watch_overrun when the kernel dropped notifications. */
 int proc_watch_read(proc_watch *w, const hae_sink *sink, hae_err *err);
 void proc_watch_close(proc_watch *w); /* NULL is fine */
 
