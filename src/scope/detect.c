@@ -195,7 +195,7 @@ static void validate_imei(const char *text, size_t len, bool is_sv, scope_verdic
     if (is_sv) {
         /* IMEISV (3GPP TS 23.003 6.2.2): TAC, serial, 2-digit software version, no check. */
         v->is_valid = true;
-        v->confidence = known ? 0.45f : 0.3f;
+        v->confidence = known ? 0.45f : 0.2f;
         v->note = "IMEISV has no check digit";
         return;
     }

@@ -209,6 +209,7 @@ static int scan_mapped(scope_worker *w, const work_item *it, int fd, const struc
     size_t size = (size_t)st->st_size;
     if (size == 0 || it->start >= size) return HAE_OK;
     size_t end = it->end < size ? (size_t)it->end : size;
+    if (end <= it->start) return HAE_OK; /* grew since listed: the listed part was empty */
     const char *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
         atomic_store(&f->has_failed, true);
