@@ -14,6 +14,8 @@ typedef struct cli_command {
 static const cli_command commands[] = {
     {"agent", cli_cmd_agent, "run the host sensors (--once: check this host now)"},
     {"fim", cli_cmd_fim, "file integrity: baseline, check, watch, canary"},
+    {"hunt", cli_cmd_hunt, "run Sigma (and YARA) rules over log files"},
+    {"rules", cli_cmd_rules, "check Sigma rules: compiled, unsupported or invalid"},
     {"scan", cli_cmd_scan, "find personal data in files and count the persons exposed"},
     {"version", cli_cmd_version, "print the version"},
 };

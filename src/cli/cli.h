@@ -17,6 +17,8 @@ int cli_main(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_agent(int argc, char **argv);
 int cli_cmd_scan(int argc, char **argv);  /* personal data in exposed files */
+int cli_cmd_rules(int argc, char **argv); /* rules check: load and report Sigma rules */
+int cli_cmd_hunt(int argc, char **argv);  /* Sigma and YARA over log files, offline */
 int cli_cmd_fim(int argc, char **argv);
 
 /* ---- shared by subcommands ------------------------------------------ */

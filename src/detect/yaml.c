@@ -1,0 +1,198 @@
+/* YAML through libfyaml, copied into a small tree of our own. Sigma rule
+ * collections (action: global / reset / repeat) need documents merged,
+ * which is simple on this tree and keeps libfyaml out of the rest. */
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "detect/detect_int.h"
+
+static int node_line(struct fy_node *n) {
+    struct fy_token *t = fy_node_get_scalar_token(n);
+    const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+    return m ? m->line + 1 : 0;
+}
+
+static ynode *convert(hae_arena *arena, struct fy_node *n, int depth, int parent_line);
+
+static ynode *new_node(hae_arena *arena, ynode_type type, int line) {
+    ynode *y = hae_arena_alloc(arena, sizeof *y);
+    if (!y) return NULL;
+    memset(y, 0, sizeof *y);
+    y->type = type;
+    y->line = line;
+    return y;
+}
+
+static ynode *convert_scalar(hae_arena *arena, struct fy_node *n, int parent_line) {
+    int line = node_line(n);
+    ynode *y = new_node(arena, Y_SCALAR, line ? line : parent_line);
+    if (!y) return NULL;
+    size_t len = 0;
+    const char *text = n ? fy_node_get_scalar(n, &len) : NULL;
+    if (!text) text = "";
+    y->text = hae_arena_strndup(arena, text, len);
+    if (!y->text) return NULL;
+    y->len = len;
+    /* YAML 1.2 core schema: a plain null, ~ or nothing is null; '' is not. */
+    bool plain = !n || fy_node_get_style(n) == FYNS_PLAIN;
+    y->is_null = plain && (len == 0 || (len == 1 && text[0] == '~') ||
+                           (len == 4 && (memcmp(text, "null", 4) == 0 ||
+                                         memcmp(text, "Null", 4) == 0 ||
+                                         memcmp(text, "NULL", 4) == 0)));
+    return y;
+}
+
+static ynode *convert_map(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+    ynode *y = new_node(arena, Y_MAP, parent_line);
+    if (!y) return NULL;
+    int count = fy_node_mapping_item_count(n);
+    if (count > 0) {
+        y->pairs = hae_arena_alloc(arena, (size_t)count * sizeof *y->pairs);
+        if (!y->pairs) return NULL;
+    }
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(n, &iter)) != NULL && y->count < (size_t)count) {
+        struct fy_node *key = fy_node_pair_key(pair);
+        size_t klen = 0;
+        const char *ktext = key ? fy_node_get_scalar(key, &klen) : "";
+        if (!ktext) return NULL; /* complex keys are not Sigma */
+        ypair *p = &y->pairs[y->count];
+        p->key = hae_arena_strndup(arena, ktext, klen);
+        p->line = node_line(key);
+        if (!p->line) p->line = parent_line;
+        if (y->count == 0) y->line = p->line;
+        p->value = convert(arena, fy_node_pair_value(pair), depth + 1, p->line);
+        if (!p->key || !p->value) return NULL;
+        y->count++;
+    }
+    return y;
+}
+
+static ynode *convert_seq(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+    ynode *y = new_node(arena, Y_SEQ, parent_line);
+    if (!y) return NULL;
+    int count = fy_node_sequence_item_count(n);
+    if (count > 0) {
+        y->items = hae_arena_alloc(arena, (size_t)count * sizeof *y->items);
+        if (!y->items) return NULL;
+    }
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(n, &iter)) != NULL && y->count < (size_t)count) {
+        ynode *c = convert(arena, item, depth + 1, parent_line);
+        if (!c) return NULL;
+        if (y->count == 0 && c->line) y->line = c->line;
+        y->items[y->count++] = c;
+    }
+    return y;
+}
+
+static ynode *convert(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+    if (depth > 64) return NULL;
+    switch (n ? fy_node_get_type(n) : FYNT_SCALAR) {
+    case FYNT_MAPPING: return convert_map(arena, n, depth, parent_line);
+    case FYNT_SEQUENCE: return convert_seq(arena, n, depth, parent_line);
+    case FYNT_SCALAR: break;
+    }
+    return convert_scalar(arena, n, parent_line);
+}
+
+/* First diagnostic libfyaml collected, as "name:line:col: message". */
+static int yaml_error(struct fy_parser *parser, const char *name, hae_err *err) {
+    struct fy_diag *diag = fy_parser_get_diag(parser);
+    void *iter = NULL;
+    struct fy_diag_error *e = diag ? fy_diag_errors_iterate(diag, &iter) : NULL;
+    int rc;
+    if (e) {
+        rc = hae_err_set(err, HAE_EINVAL, "%s:%d:%d: invalid YAML: %s", name, e->line + 1,
+                         e->column + 1, e->msg ? e->msg : "syntax error");
+    } else {
+        rc = hae_err_set(err, HAE_EINVAL, "%s: invalid YAML", name);
+    }
+    fy_diag_unref(diag);
+    return rc;
+}
+
+int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, size_t len,
+                         ydoc **docs, size_t *count, hae_err *err) {
+    struct fy_parse_cfg cfg = {
+        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT,
+    };
+    struct fy_parser *parser = fy_parser_create(&cfg);
+    if (!parser) return hae_err_set(err, HAE_ENOMEM, "%s: cannot create a YAML parser", name);
+    int rc = HAE_OK;
+    size_t cap = 4, n = 0;
+    ydoc *list = hae_arena_alloc(arena, cap * sizeof *list);
+    if (!list || fy_parser_set_string(parser, text, len) != 0) {
+        fy_parser_destroy(parser);
+        return hae_err_set(err, HAE_ENOMEM, "%s: out of memory", name);
+    }
+    struct fy_document *doc;
+    while ((doc = fy_parse_load_document(parser)) != NULL) {
+        struct fy_node *root = fy_document_root(doc);
+        if (root) {
+            if (n == cap) {
+                ydoc *grown = hae_arena_alloc(arena, cap * 2 * sizeof *grown);
+                if (!grown) rc = HAE_ENOMEM;
+                else memcpy(grown, list, n * sizeof *list);
+                list = grown;
+                cap *= 2;
+            }
+            ynode *y = rc == HAE_OK ? convert(arena, root, 0, 1) : NULL;
+            if (!y) {
+                rc = rc < 0 ? rc : hae_err_set(err, HAE_EINVAL, "%s: YAML too deep or complex key", name);
+            } else {
+                list[n].root = y;
+                list[n].line = y->line ? y->line : 1;
+                n++;
+            }
+        }
+        fy_parse_document_destroy(parser, doc);
+        if (rc < 0) break;
+    }
+    if (rc == HAE_OK && fy_parser_get_stream_error(parser)) rc = yaml_error(parser, name, err);
+    fy_parser_destroy(parser);
+    if (rc == HAE_ENOMEM) return hae_err_set(err, rc, "%s: out of memory", name);
+    *docs = list;
+    *count = n;
+    return rc;
+}
+
+const ynode *yaml_get(const ynode *map, const char *key) {
+    if (!map || map->type != Y_MAP) return NULL;
+    for (size_t i = 0; i < map->count; i++) {
+        if (strcmp(map->pairs[i].key, key) == 0) return map->pairs[i].value;
+    }
+    return NULL;
+}
+
+const char *yaml_scalar(const ynode *n) {
+    return n && n->type == Y_SCALAR && !n->is_null ? n->text : NULL;
+}
+
+/* Deep merge for collections: maps merge key by key, anything else in
+ * over replaces base (Sigma 1.0 spec, "Rule Collections"). */
+ynode *yaml_merge(hae_arena *arena, const ynode *base, const ynode *over) {
+    if (!base) return (ynode *)over;
+    if (!over) return (ynode *)base;
+    if (base->type != Y_MAP || over->type != Y_MAP) return (ynode *)over;
+    ynode *m = new_node(arena, Y_MAP, over->line ? over->line : base->line);
+    if (!m) return NULL;
+    m->pairs = hae_arena_alloc(arena, (base->count + over->count + 1) * sizeof *m->pairs);
+    if (!m->pairs) return NULL;
+    for (size_t i = 0; i < base->count; i++) {
+        const ynode *o = yaml_get(over, base->pairs[i].key);
+        m->pairs[m->count] = base->pairs[i];
+        if (o) {
+            m->pairs[m->count].value = yaml_merge(arena, base->pairs[i].value, o);
+            if (!m->pairs[m->count].value) return NULL;
+        }
+        m->count++;
+    }
+    for (size_t i = 0; i < over->count; i++) {
+        if (!yaml_get(base, over->pairs[i].key)) m->pairs[m->count++] = over->pairs[i];
+    }
+    return m;
+}
