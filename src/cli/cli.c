@@ -16,8 +16,10 @@ static const cli_command commands[] = {
     {"fim", cli_cmd_fim, "file integrity: baseline, check, watch, canary"},
     {"hunt", cli_cmd_hunt, "run Sigma (and YARA) rules over log files"},
     {"rules", cli_cmd_rules, "check Sigma rules: compiled, unsupported or invalid"},
+    {"ledger", cli_cmd_ledger, "tamper-evident log: init, append, checkpoint, prove, verify, export"},
     {"scan", cli_cmd_scan, "find personal data in files and count the persons exposed"},
     {"version", cli_cmd_version, "print the version"},
+    {"witness", cli_cmd_witness, "cosign a log's checkpoints after checking consistency"},
 };
 
 static void print_usage(FILE *out) {

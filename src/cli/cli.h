@@ -20,6 +20,8 @@ int cli_cmd_scan(int argc, char **argv);  /* personal data in exposed files */
 int cli_cmd_rules(int argc, char **argv); /* rules check: load and report Sigma rules */
 int cli_cmd_hunt(int argc, char **argv);  /* Sigma and YARA over log files, offline */
 int cli_cmd_fim(int argc, char **argv);
+int cli_cmd_ledger(int argc, char **argv);  /* tamper-evident log: append, prove, verify */
+int cli_cmd_witness(int argc, char **argv); /* cosign a log's checkpoints */
 
 /* ---- shared by subcommands ------------------------------------------ */
 

@@ -1,0 +1,303 @@
+/* `haetae ledger`: the tamper-evident log from the command line.
+ *   haetae ledger init       --dir DIR --name ORIGIN
+ *   haetae ledger append     --dir DIR [--kind K [--meta KEY=VALUE]...] FILE|-
+ *   haetae ledger checkpoint --dir DIR
+ *   haetae ledger prove      --dir DIR (--index N | --entry FILE) [--size N]
+ *   haetae ledger prove      --dir DIR --from M [--size N]
+ *   haetae ledger verify     --checkpoint FILE --key VKEY... [--proof FILE --entry FILE]
+ *                            [--old-checkpoint FILE --consistency FILE] [--dir DIR]
+ *   haetae ledger export     --dir DIR --out DIR
+ * docs/LEDGER.md describes the files and formats. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/ledger_cli.h"
+
+typedef struct ledger_args {
+    const char *dir, *name, *out, *entry, *checkpoint, *proof, *old_checkpoint, *consistency;
+    const char *kind;
+    cli_strings keys, meta;
+    uint64_t index, size, from;
+    bool has_index, has_size, has_from;
+} ledger_args;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: haetae ledger init       --dir DIR --name ORIGIN\n"
+            "       haetae ledger append     --dir DIR [--kind KIND [--meta KEY=VALUE]...] FILE|-\n"
+            "       haetae ledger checkpoint --dir DIR\n"
+            "       haetae ledger prove      --dir DIR (--index N | --entry FILE) [--size N] [--out FILE]\n"
+            "       haetae ledger prove      --dir DIR --from M [--size N] [--out FILE]\n"
+            "       haetae ledger verify     --checkpoint FILE --key VKEY... [--proof FILE --entry FILE]\n"
+            "                                [--old-checkpoint FILE --consistency FILE] [--dir DIR]\n"
+            "       haetae ledger export     --dir DIR --out DIR\n\n"
+            "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
+            "{event_sha256: SHA-256 of FILE, kind, metadata, time}, never FILE itself.\n"
+            "prove defaults --size to the last signed checkpoint. verify needs no log: it checks\n"
+            "signatures (--key is a vkey or a file holding one; repeat for witnesses), inclusion\n"
+            "and consistency from files; --dir also audits every stored byte of a log.\n");
+}
+
+int ledger_cli_read(const char *path, size_t max, hae_buf *out, hae_err *err) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    char chunk[8192];
+    size_t n;
+    int rc = HAE_OK;
+    while (rc == HAE_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (out->len + n > max) rc = hae_err_set(err, HAE_ELIMIT, "%s: larger than %zu bytes", path, max);
+        else if (hae_buf_append(out, chunk, n) < 0) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+    }
+    if (rc == HAE_OK && ferror(f)) rc = hae_err_set(err, HAE_EIO, "%s: read error", path);
+    if (rc == HAE_OK && !out->data && hae_buf_append(out, "", 0) < 0) rc = HAE_ENOMEM;
+    if (f != stdin) fclose(f);
+    return rc;
+}
+
+int ledger_cli_verifier(const char *arg, ledger_verifier *out, hae_err *err) {
+    struct stat st;
+    if (stat(arg, &st) != 0 && strchr(arg, '+')) return ledger_verifier_parse(arg, strlen(arg), out, err);
+    hae_buf text = {0};
+    int rc = ledger_cli_read(arg, 4096, &text, err);
+    if (rc == HAE_OK) rc = ledger_verifier_parse(text.data, text.len, out, err);
+    if (rc < 0) hae_err_prefix(err, "%s: ", arg);
+    hae_buf_free(&text);
+    return rc;
+}
+
+int ledger_cli_write(const char *path, const char *data, size_t len, hae_err *err) {
+    FILE *f = path ? fopen(path, "wbe") : stdout;
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    bool ok = fwrite(data, 1, len, f) == len;
+    if (path) ok &= fclose(f) == 0;
+    else ok &= fflush(f) == 0;
+    return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path ? path : "stdout");
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !end || *end || s[0] == '-' || s[0] == '\0') return false;
+    *out = v;
+    return true;
+}
+
+static int parse_args(int argc, char **argv, ledger_args *a) {
+    enum { O_DIR = 1, O_NAME, O_OUT, O_INDEX, O_ENTRY, O_SIZE, O_FROM, O_CHECKPOINT, O_KEY,
+           O_PROOF, O_OLD, O_CONSISTENCY, O_KIND, O_META, O_HELP };
+    static const struct option options[] = {
+        {"dir", required_argument, NULL, O_DIR},       {"name", required_argument, NULL, O_NAME},
+        {"out", required_argument, NULL, O_OUT},       {"index", required_argument, NULL, O_INDEX},
+        {"entry", required_argument, NULL, O_ENTRY},   {"size", required_argument, NULL, O_SIZE},
+        {"from", required_argument, NULL, O_FROM},     {"checkpoint", required_argument, NULL, O_CHECKPOINT},
+        {"key", required_argument, NULL, O_KEY},       {"proof", required_argument, NULL, O_PROOF},
+        {"old-checkpoint", required_argument, NULL, O_OLD},
+        {"consistency", required_argument, NULL, O_CONSISTENCY},
+        {"kind", required_argument, NULL, O_KIND},     {"meta", required_argument, NULL, O_META},
+        {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_DIR: a->dir = optarg; break;
+        case O_NAME: a->name = optarg; break;
+        case O_OUT: a->out = optarg; break;
+        case O_INDEX: ok = a->has_index = parse_u64(optarg, &a->index); break;
+        case O_ENTRY: a->entry = optarg; break;
+        case O_SIZE: ok = a->has_size = parse_u64(optarg, &a->size); break;
+        case O_FROM: ok = a->has_from = parse_u64(optarg, &a->from); break;
+        case O_CHECKPOINT: a->checkpoint = optarg; break;
+        case O_KEY: ok = cli_strings_push(&a->keys, optarg) == HAE_OK; break;
+        case O_PROOF: a->proof = optarg; break;
+        case O_OLD: a->old_checkpoint = optarg; break;
+        case O_CONSISTENCY: a->consistency = optarg; break;
+        case O_KIND: a->kind = optarg; break;
+        case O_META: ok = strchr(optarg, '=') && cli_strings_push(&a->meta, optarg) == HAE_OK; break;
+        case O_HELP: usage(stdout); return 1;
+        default: return -1;
+        }
+        if (!ok) return cli_fail("ledger", -1, "bad value for --%s: '%s'", options[c - 1].name, optarg);
+    }
+    return 0;
+}
+
+static int fail(const char *sub, const hae_err *err) {
+    fprintf(stderr, "haetae ledger %s: %s\n", sub, err->msg);
+    return CLI_EXIT_FAIL;
+}
+
+static int cmd_init(ledger *l, const ledger_args *a, hae_err *err) {
+    if (!a->name) return cli_fail("ledger init", CLI_EXIT_USAGE, "--name ORIGIN is required");
+    hae_buf vkey = {0};
+    int rc = ledger_init_key(l, a->name, &vkey, err);
+    if (rc == HAE_OK) printf("%s\n", vkey.data);
+    hae_buf_free(&vkey);
+    return rc < 0 ? fail("init", err) : CLI_EXIT_OK;
+}
+
+static int build_entry(const ledger_args *a, const hae_buf *event, hae_buf *entry, hae_err *err) {
+    uint8_t digest[32];
+    crypto_hash_sha256(digest, (const unsigned char *)event->data, event->len);
+    ledger_meta *meta = calloc(a->meta.count + 1, sizeof *meta);
+    char **copies = calloc(a->meta.count + 1, sizeof *copies);
+    int rc = (meta && copies) ? HAE_OK : hae_err_set(err, HAE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == HAE_OK && i < a->meta.count; i++) {
+        copies[i] = strdup(a->meta.items[i]);
+        if (!copies[i]) {
+            rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+            break;
+        }
+        char *eq = strchr(copies[i], '=');
+        *eq = '\0';
+        meta[i] = (ledger_meta){copies[i], eq + 1};
+    }
+    if (rc == HAE_OK) {
+        rc = ledger_entry_encode(a->kind, hae_time_now_ns(), digest, meta, a->meta.count, entry, err);
+    }
+    for (size_t i = 0; copies && i < a->meta.count; i++) free(copies[i]);
+    free(copies);
+    free(meta);
+    return rc;
+}
+
+static int cmd_append(ledger *l, const ledger_args *a, const char *file, hae_err *err) {
+    if (!file) return cli_fail("ledger append", CLI_EXIT_USAGE, "FILE or - is required");
+    hae_buf data = {0}, entry = {0};
+    int rc = ledger_cli_read(file, a->kind ? (size_t)1 << 30 : LEDGER_ENTRY_MAX, &data, err);
+    if (rc == HAE_OK && a->kind) rc = build_entry(a, &data, &entry, err);
+    const hae_buf *what = a->kind ? &entry : &data;
+    uint64_t index = 0;
+    if (rc == HAE_OK) rc = ledger_append(l, what->data, what->len, &index, err);
+    if (rc == HAE_OK) printf("%" PRIu64 "\n", index);
+    hae_buf_free(&data);
+    hae_buf_free(&entry);
+    return rc < 0 ? fail("append", err) : CLI_EXIT_OK;
+}
+
+static int cmd_checkpoint(ledger *l, hae_err *err) {
+    hae_buf note = {0};
+    int rc = ledger_sign_checkpoint(l, &note, err);
+    if (rc == HAE_OK) fwrite(note.data, 1, note.len, stdout);
+    hae_buf_free(&note);
+    return rc < 0 ? fail("checkpoint", err) : CLI_EXIT_OK;
+}
+
+/* The size proofs are made for: --size, else the last signed checkpoint. */
+static int proof_size(ledger *l, const ledger_args *a, hae_buf *note, uint64_t *size, hae_err *err) {
+    int rc = ledger_read_checkpoint(l, a->has_size ? a->size : 0, note, err);
+    ledger_verifier key;
+    ledger_checkpoint cp;
+    if (rc == HAE_OK) rc = ledger_read_verifier(l, &key, err);
+    if (rc == HAE_OK) rc = ledger_checkpoint_open(note->data, note->len, &key, 1, &cp, NULL, err);
+    if (rc == HAE_OK) *size = cp.size;
+    return rc;
+}
+
+static int cmd_prove(ledger *l, const ledger_args *a, hae_err *err) {
+    if (!a->has_from && !a->has_index == !a->entry) {
+        return cli_fail("ledger prove", CLI_EXIT_USAGE, "give one of --index N, --entry FILE or --from M");
+    }
+    hae_buf note = {0}, out = {0}, entry = {0};
+    uint64_t size = 0, index = a->index;
+    ledger_proof *proof = malloc(sizeof *proof);
+    int rc = proof ? proof_size(l, a, &note, &size, err) : hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (rc == HAE_OK && a->has_from) {
+        rc = ledger_prove_consistency(l, a->from, size, proof, err);
+        if (rc == HAE_OK) rc = ledger_consistency_format(a->from, size, proof, &out);
+    } else if (rc == HAE_OK) {
+        if (a->entry) {
+            ledger_hash leaf;
+            rc = ledger_cli_read(a->entry, LEDGER_ENTRY_MAX, &entry, err);
+            if (rc == HAE_OK) ledger_hash_leaf(entry.data, entry.len, &leaf);
+            if (rc == HAE_OK) rc = ledger_find_leaf(l, &leaf, size, &index, err);
+        }
+        if (rc == HAE_OK) rc = ledger_prove_inclusion(l, index, size, proof, err);
+        if (rc == HAE_OK) rc = ledger_inclusion_format(index, proof, note.data, note.len, &out);
+    }
+    if (rc == HAE_OK) rc = ledger_cli_write(a->out, out.data, out.len, err);
+    free(proof);
+    hae_buf_free(&note);
+    hae_buf_free(&out);
+    hae_buf_free(&entry);
+    return rc < 0 ? fail("prove", err) : CLI_EXIT_OK;
+}
+
+static int cmd_export(ledger *l, const ledger_args *a, hae_err *err) {
+    if (!a->out) return cli_fail("ledger export", CLI_EXIT_USAGE, "--out DIR is required");
+    int rc = ledger_export_tiles(l, a->out, err);
+    if (rc == HAE_OK) printf("exported %" PRIu64 " entries to %s\n", ledger_size(l), a->out);
+    return rc < 0 ? fail("export", err) : CLI_EXIT_OK;
+}
+
+int cli_cmd_ledger(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    ledger_args a = {0};
+    int prc = parse_args(argc - 1, argv + 1, &a);
+    if (prc != 0) {
+        cli_strings_free(&a.keys);
+        cli_strings_free(&a.meta);
+        if (prc < 0) usage(stderr);
+        return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    const char *file = optind < argc - 1 ? argv[optind + 1] : NULL;
+    hae_err err = {0};
+    int rc;
+    if (strcmp(sub, "verify") == 0) {
+        rc = cli_ledger_verify(a.keys.items, a.keys.count, a.checkpoint, a.proof, a.entry,
+                               a.old_checkpoint, a.consistency, &err);
+        if (rc == CLI_EXIT_OK && a.dir) {
+            ledger *l = NULL;
+            int lrc = ledger_open(&l, a.dir, &err);
+            if (lrc == HAE_OK) lrc = ledger_check(l, &err);
+            if (lrc == HAE_OK) {
+                printf("log %s: %" PRIu64 " entries audited, storage intact\n", a.dir, ledger_size(l));
+            }
+            ledger_close(l);
+            rc = lrc < 0 ? fail("verify", &err) : CLI_EXIT_OK;
+        }
+    } else if (!a.dir) {
+        rc = cli_fail("ledger", CLI_EXIT_USAGE, "--dir DIR is required");
+    } else {
+        ledger *l = NULL;
+        rc = CLI_EXIT_USAGE;
+        bool is_known = strcmp(sub, "init") == 0 || strcmp(sub, "append") == 0 ||
+                        strcmp(sub, "checkpoint") == 0 || strcmp(sub, "prove") == 0 ||
+                        strcmp(sub, "export") == 0;
+        if (!is_known) {
+            fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
+            usage(stderr);
+        } else if (ledger_open(&l, a.dir, &err) < 0) {
+            rc = fail(sub, &err);
+        } else if (strcmp(sub, "init") == 0) {
+            rc = cmd_init(l, &a, &err);
+        } else if (strcmp(sub, "append") == 0) {
+            rc = cmd_append(l, &a, file, &err);
+        } else if (strcmp(sub, "checkpoint") == 0) {
+            rc = cmd_checkpoint(l, &err);
+        } else if (strcmp(sub, "prove") == 0) {
+            rc = cmd_prove(l, &a, &err);
+        } else {
+            rc = cmd_export(l, &a, &err);
+        }
+        ledger_close(l);
+    }
+    cli_strings_free(&a.keys);
+    cli_strings_free(&a.meta);
+    return rc;
+}

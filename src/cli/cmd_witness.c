@@ -1,0 +1,157 @@
+/* `haetae witness`: a regulator's witness (c2sp.org/tlog-cosignature).
+ *   haetae witness keygen --name NAME --out SKEYFILE      prints the vkey
+ *   haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY
+ *                         --checkpoint FILE [--proof FILE] [--out FILE]
+ * cosign checks the log's signature and consistency with the last
+ * checkpoint this witness cosigned for the log (kept in DIR), then writes
+ * the checkpoint with the witness's timestamped cosignature added. The
+ * checkpoint and proof come from files; fetching them over HTTPS arrives
+ * with the server, and only that transport is missing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/ledger_cli.h"
+
+typedef struct witness_args {
+    const char *name, *out, *state, *key, *log_key, *checkpoint, *proof;
+} witness_args;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: haetae witness keygen --name NAME --out SKEYFILE\n"
+            "       haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY\n"
+            "                             --checkpoint FILE [--proof FILE] [--out FILE]\n\n"
+            "--proof is a consistency proof (haetae ledger prove --from M) from the last\n"
+            "checkpoint this witness cosigned for the log to the new one.\n");
+}
+
+static int parse_args(int argc, char **argv, witness_args *a) {
+    static const struct option options[] = {
+        {"name", required_argument, NULL, 'n'},       {"out", required_argument, NULL, 'o'},
+        {"state", required_argument, NULL, 's'},      {"key", required_argument, NULL, 'k'},
+        {"log-key", required_argument, NULL, 'l'},    {"checkpoint", required_argument, NULL, 'c'},
+        {"proof", required_argument, NULL, 'p'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'n': a->name = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 's': a->state = optarg; break;
+        case 'k': a->key = optarg; break;
+        case 'l': a->log_key = optarg; break;
+        case 'c': a->checkpoint = optarg; break;
+        case 'p': a->proof = optarg; break;
+        case 'h': usage(stdout); return 1;
+        default: return -1;
+        }
+    }
+    return 0;
+}
+
+static int cmd_keygen(const witness_args *a, hae_err *err) {
+    if (!a->name || !a->out) return cli_fail("witness keygen", CLI_EXIT_USAGE, "--name and --out are required");
+    hae_buf skey = {0}, vkey = {0};
+    int rc = ledger_key_generate(a->name, LEDGER_KEY_COSIGNATURE, &skey, &vkey, err);
+    FILE *f = NULL;
+    if (rc == HAE_OK) {
+        /* The secret key is created 0600 and never exists with wider access. */
+        int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) rc = hae_err_errno(err, errno, "%s", a->out);
+    }
+    if (rc == HAE_OK && (fprintf(f, "%s\n", skey.data) < 0)) rc = hae_err_set(err, HAE_EIO, "%s: write failed", a->out);
+    if (f && fclose(f) != 0 && rc == HAE_OK) rc = hae_err_errno(err, errno, "%s", a->out);
+    if (rc == HAE_OK) printf("%s\n", vkey.data);
+    if (skey.data) sodium_memzero(skey.data, skey.len);
+    hae_buf_free(&skey);
+    hae_buf_free(&vkey);
+    return rc;
+}
+
+static int cmd_cosign(const witness_args *a, hae_err *err) {
+    if (!a->state || !a->key || !a->log_key || !a->checkpoint) {
+        return cli_fail("witness cosign", CLI_EXIT_USAGE, "--state, --key, --log-key and --checkpoint are required");
+    }
+    ledger_signer witness;
+    ledger_verifier log_key;
+    hae_buf skey = {0}, note = {0}, proof_text = {0}, out = {0};
+    ledger_proof *proof = NULL;
+    int rc = ledger_cli_read(a->key, 4096, &skey, err);
+    if (rc == HAE_OK) rc = ledger_signer_parse(skey.data, skey.len, &witness, err);
+    if (skey.data) sodium_memzero(skey.data, skey.len);
+    if (rc == HAE_OK) rc = ledger_cli_verifier(a->log_key, &log_key, err);
+    if (rc == HAE_OK) rc = ledger_cli_read(a->checkpoint, LEDGER_NOTE_MAX, &note, err);
+    if (rc == HAE_OK && a->proof) {
+        uint64_t old_size = 0, size = 0;
+        proof = malloc(sizeof *proof);
+        rc = proof ? ledger_cli_read(a->proof, 1 << 20, &proof_text, err) : hae_err_set(err, HAE_ENOMEM, "out of memory");
+        if (rc == HAE_OK) rc = ledger_consistency_parse(proof_text.data, proof_text.len, &old_size, &size, proof, err);
+        ledger_checkpoint last;
+        ledger_note parsed;
+        ledger_checkpoint cp;
+        /* The proof file names its sizes; they must be the witness's last
+         * tree and the offered one, or the proof proves something else. */
+        if (rc == HAE_OK && ledger_note_parse(&parsed, note.data, note.len, err) == HAE_OK) {
+            int prc = ledger_checkpoint_parse(parsed.text, parsed.text_len, &cp, err);
+            ledger_note_free(&parsed);
+            if (prc == HAE_OK && ledger_witness_last(a->state, cp.origin, &last, err) == HAE_OK &&
+                (last.size != old_size || cp.size != size)) {
+                rc = hae_err_set(err, HAE_EINVAL, "%s: proves %llu -> %llu, the witness needs %llu -> %llu", a->proof,
+                                 (unsigned long long)old_size, (unsigned long long)size,
+                                 (unsigned long long)last.size, (unsigned long long)cp.size);
+            }
+        }
+        hae_err_clear(rc == HAE_OK ? err : NULL);
+    }
+    if (rc == HAE_OK) {
+        rc = ledger_witness_cosign(a->state, &witness, &log_key, note.data, note.len, proof,
+                                   (uint64_t)time(NULL), &out, err);
+    }
+    if (rc == HAE_OK) rc = ledger_cli_write(a->out, out.data, out.len, err);
+    ledger_signer_wipe(&witness);
+    free(proof);
+    hae_buf_free(&skey);
+    hae_buf_free(&note);
+    hae_buf_free(&proof_text);
+    hae_buf_free(&out);
+    return rc;
+}
+
+int cli_cmd_witness(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    witness_args a = {0};
+    int prc = parse_args(argc - 1, argv + 1, &a);
+    if (prc != 0) {
+        if (prc < 0) usage(stderr);
+        return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    hae_err err = {0};
+    int rc;
+    if (strcmp(sub, "keygen") == 0) {
+        rc = cmd_keygen(&a, &err);
+    } else if (strcmp(sub, "cosign") == 0) {
+        rc = cmd_cosign(&a, &err);
+    } else {
+        fprintf(stderr, "haetae witness: unknown subcommand '%s'\n", sub);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (rc > 0) return rc; /* a usage error already reported */
+    if (rc < 0) {
+        fprintf(stderr, "haetae witness %s: %s\n", sub, err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
