@@ -272,7 +272,7 @@ int scope_scan_source(scope_worker *w, const char *name, scope_source *src, int 
         return rc;
     }
     size_t have = (size_t)n;
-    bool is_eof = have < SCOPE_SAMPLE;
+    bool is_eof = have < SCOPE_SAMPLE || err.code < 0; /* a decoder error ends the stream */
     scope_pack pack = scope_pack_sniff((const unsigned char *)buf, have);
     scope_source *pre = NULL, *dec = NULL;
     if (pack != SCOPE_PACK_NONE && depth < 4) {
@@ -310,7 +310,7 @@ int scope_scan_source(scope_worker *w, const char *name, scope_source *src, int 
             free(buf);
             buf = decoded;
             have = n > 0 ? (size_t)n : 0;
-            is_eof = n < (long)SCOPE_SAMPLE;
+            is_eof = n < (long)SCOPE_SAMPLE || err.code < 0;
             reader = dec;
             w->encoding = "cp949";
         } else {
@@ -320,7 +320,6 @@ int scope_scan_source(scope_worker *w, const char *name, scope_source *src, int 
     if (buf && rc == HAE_OK) {
         scope_doc doc;
         rc = scope_doc_init(&doc, name, s->opt.force_format, buf, have);
-        hae_err_clear(&err);
         if (rc == HAE_OK) rc = scan_chunks(w, &doc, reader, buf, have, is_eof, &err);
         scope_doc_free(&doc);
         if (rc == HAE_OK && err.code < 0) rc = scope_add_note(s, name, w->stream_bytes, true, "%s", err.msg);
