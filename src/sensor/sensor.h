@@ -134,14 +134,22 @@ void log_journal_close(log_journal *j);
 
 /* ---- yara ------------------------------------------------------------ */
 
+/* A compiled rule set. Read-only once open: threads may scan with one
+ * scanner at the same time. */
 typedef struct yara_scanner yara_scanner;
-/* Compiles the rule files once; errors name file and line. */
+/* Compiles the rule files once (each file its own namespace, named after
+ * the file); errors name file and line ("rules/x.yar:14: syntax error"). */
 int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t count,
                       hae_err *err);
-/* Emits one finding yara.match per matching rule. */
+void yara_scanner_set_timeout(yara_scanner *s, int seconds); /* per scan; default 60 */
+/* Emits one finding yara.match per matching rule (severity from the rule's
+ * meta severity/level, else high). A file that cannot be scanned (gone,
+ * unreadable, not regular, timed out) is a yara.error finding and HAE_OK:
+ * the caller goes on. Errors are the sink's or out of memory. */
 int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_err *err);
+/* label names the buffer in TargetFilename (NULL: "(buffer)"). */
 int yara_scan_buffer(yara_scanner *s, const void *data, size_t len, const char *label,
                      const hae_sink *sink, hae_err *err);
-void yara_scanner_close(yara_scanner *s);
+void yara_scanner_close(yara_scanner *s); /* NULL is fine */
 
 #endif
