@@ -115,12 +115,28 @@ static int yaml_error(struct fy_parser *parser, const char *name, hae_err *err) 
     return rc;
 }
 
+/* Diagnostics are collected, never printed: a library does not write to stderr. */
+static void discard_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
 int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, size_t len,
                          ydoc **docs, size_t *count, hae_err *err) {
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = discard_diag;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
     struct fy_parse_cfg cfg = {
         .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT,
+        .diag = diag,
     };
-    struct fy_parser *parser = fy_parser_create(&cfg);
+    struct fy_parser *parser = diag ? fy_parser_create(&cfg) : NULL;
+    fy_diag_unref(diag); /* the parser holds its own reference */
     if (!parser) return hae_err_set(err, HAE_ENOMEM, "%s: cannot create a YAML parser", name);
     int rc = HAE_OK;
     size_t cap = 4, n = 0;

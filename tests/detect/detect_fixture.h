@@ -36,6 +36,8 @@ static inline void load_log_report(void *ctx, const char *file, detect_status st
     (void)file;
     (void)info;
     load_log *log = ctx;
+    if (status == DETECT_RULE_COMPILED) return; /* keep the first problem */
+    if (log->reason[0]) return;
     log->status = status;
     snprintf(log->reason, sizeof log->reason, "%s", reason ? reason : "");
 }
