@@ -10,6 +10,7 @@
 typedef struct agent_state {
     const agent_config *cfg;
     spool *spool;
+    transport *transport;   /* NULL when not enrolled */
     hae_sink spool_out;
     hae_sink out;           /* spool_out, plus YARA on changed files */
     proc_watch *procs;
@@ -181,8 +182,21 @@ static int loop_once(agent_state *a, hae_err *err) {
     if (rc == HAE_OK && (ready > 0 || now - a->last_flush_ns >= ms_to_ns(flush_ms))) {
         rc = spool_flush(a->spool, err);
         a->last_flush_ns = now;
+        transport_notify(a->transport);
     }
     return rc;
+}
+
+/* Enrolled: the spool also goes to the server, from the transport's own
+ * thread so that a slow or absent server never delays the sensors. */
+static int start_transport(agent_state *a, hae_err *err) {
+    if (!agent_is_enrolled(a->cfg->state_dir)) return HAE_OK;
+    hae_err why = {0};
+    if (transport_start(&a->transport, a->cfg->state_dir, a->spool, NULL, &why) < 0) {
+        a->transport = NULL;
+        return agent_report_unavailable(&a->spool_out, "transport", &why, err);
+    }
+    return HAE_OK;
 }
 
 int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err) {
@@ -196,6 +210,7 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     a.spool_out = spool_sink(a.spool);
     a.out = (hae_sink){.emit = agent_emit, .ctx = &a};
     rc = open_sensors(&a, err);
+    if (rc == HAE_OK) rc = start_transport(&a, err);
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.started", "started", err);
     if (rc == HAE_OK) rc = spool_flush(a.spool, err);
     while (rc == HAE_OK && !*stop) {
@@ -203,6 +218,7 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     }
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.stopped", "stopped", err);
     close_sensors(&a);
+    transport_stop(a.transport);
     finding_memory_free(&a.scans);
     int close_rc = spool_close(a.spool, rc == HAE_OK ? err : NULL);
     return rc < 0 ? rc : close_rc;

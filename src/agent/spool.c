@@ -1,8 +1,11 @@
-/* The spool: append-only segments of CRC-checked records (see agent.h). */
+/* The spool: append-only segments of CRC-checked records (see agent.h).
+ * One mutex guards it all: the sensors append from the agent's loop while
+ * the transport thread reads and acknowledges. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@ typedef struct segment {
 } segment;
 
 struct spool {
+    pthread_mutex_t lock;
     char *dir;
     int dir_fd;
     spool_options opt;
@@ -256,6 +260,7 @@ int spool_open(spool **out, const char *dir, const spool_options *opt, hae_err *
         free(s);
         return hae_err_set(err, HAE_ENOMEM, "spool: out of memory");
     }
+    pthread_mutex_init(&s->lock, NULL);
     s->active_fd = -1;
     s->opt.max_bytes = opt && opt->max_bytes ? opt->max_bytes : DEFAULT_MAX_BYTES;
     s->opt.segment_bytes = opt && opt->segment_bytes ? opt->segment_bytes : DEFAULT_SEGMENT_BYTES;
@@ -281,8 +286,16 @@ int spool_open(spool **out, const char *dir, const spool_options *opt, hae_err *
     return HAE_OK;
 }
 
+static int flush_locked(spool *s, hae_err *err) {
+    if (s->dirty && s->active_fd >= 0 && fdatasync(s->active_fd) != 0) {
+        return hae_err_errno(err, errno, "spool %s: fsync", s->dir);
+    }
+    s->dirty = false;
+    return fsync_dir(s, err);
+}
+
 static int rotate(spool *s, hae_err *err) {
-    int rc = spool_flush(s, err);
+    int rc = flush_locked(s, err);
     return rc < 0 ? rc : open_segment(s, s->next_seq, true, err);
 }
 
@@ -355,26 +368,31 @@ static int report_drops(spool *s, hae_err *err) {
 }
 
 int spool_append(spool *s, const hae_event *ev, uint64_t *seq, hae_err *err) {
+    pthread_mutex_lock(&s->lock);
     hae_buf_reset(&s->line);
     int rc = hae_event_encode_json(ev, &s->line);
-    if (rc < 0) return hae_err_set(err, rc, "spool: cannot encode event");
+    if (rc < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return hae_err_set(err, rc, "spool: cannot encode event");
+    }
     rc = append_line(s, s->line.data, s->line.len - 1, seq, err);
     if (rc == HAE_OK && s->unreported_drops > 0) {
         rc = report_drops(s, err);
     }
+    pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
 int spool_flush(spool *s, hae_err *err) {
-    if (s->dirty && s->active_fd >= 0 && fdatasync(s->active_fd) != 0) {
-        return hae_err_errno(err, errno, "spool %s: fsync", s->dir);
-    }
-    s->dirty = false;
-    return fsync_dir(s, err);
+    pthread_mutex_lock(&s->lock);
+    int rc = flush_locked(s, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 int spool_read(spool *s, uint64_t from_seq, size_t max_records, spool_record_fn fn, void *ctx,
                uint64_t *next_seq, hae_err *err) {
+    pthread_mutex_lock(&s->lock);
     if (s->segment_count > 0 && from_seq < s->segments[0].first_seq) {
         from_seq = s->segments[0].first_seq;
     }
@@ -397,18 +415,23 @@ int spool_read(spool *s, uint64_t from_seq, size_t max_records, spool_record_fn 
             *next_seq = cur.seq;
         }
     }
+    pthread_mutex_unlock(&s->lock);
     hae_buf_free(&data);
     return rc;
 }
 
-int spool_ack(spool *s, uint64_t seq, hae_err *err) {
+static int ack_locked(spool *s, uint64_t seq, hae_err *err) {
     if (seq > s->next_seq) seq = s->next_seq;
     if (seq <= s->acked_seq) return HAE_OK;
+    /* Records must be on disk before an acknowledgement that covers them:
+     * otherwise a crash would cut them off and the numbers below the
+     * acknowledgement would be given to new, never-sent records. */
+    int rc = flush_locked(s, err);
+    if (rc < 0) return rc;
     char text[40];
     int n = snprintf(text, sizeof text, "%" PRIu64 "\n", seq);
     int fd = openat(s->dir_fd, "ack.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     struct iovec iov = {text, (size_t)n};
-    int rc = HAE_OK;
     if (fd < 0 || write_all(fd, &iov, 1, (size_t)n) < 0 || fsync(fd) != 0) {
         rc = hae_err_errno(err, errno, "%s/ack.tmp", s->dir);
     }
@@ -423,20 +446,30 @@ int spool_ack(spool *s, uint64_t seq, hae_err *err) {
     return rc < 0 ? rc : fsync_dir(s, err);
 }
 
-void spool_get_stats(const spool *s, spool_stats *out) {
+int spool_ack(spool *s, uint64_t seq, hae_err *err) {
+    pthread_mutex_lock(&s->lock);
+    int rc = ack_locked(s, seq, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void spool_get_stats(spool *s, spool_stats *out) {
+    pthread_mutex_lock(&s->lock);
     *out = (spool_stats){.next_seq = s->next_seq, .acked_seq = s->acked_seq, .bytes = s->bytes,
                          .segments = s->segment_count, .dropped_records = s->dropped_records,
                          .recovered_torn = s->recovered_torn};
+    pthread_mutex_unlock(&s->lock);
 }
 
 int spool_close(spool *s, hae_err *err) {
     if (!s) return HAE_OK;
-    int rc = s->active_fd >= 0 ? spool_flush(s, err) : HAE_OK;
+    int rc = s->active_fd >= 0 ? flush_locked(s, err) : HAE_OK;
     if (s->active_fd >= 0) close(s->active_fd);
     if (s->dir_fd >= 0) close(s->dir_fd);
     hae_buf_free(&s->line);
     free(s->segments);
     free(s->dir);
+    pthread_mutex_destroy(&s->lock);
     free(s);
     return rc;
 }
