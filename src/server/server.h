@@ -1,0 +1,124 @@
+/* server: the HTTPS side of haetae. Enrolls agents, verifies and stores their
+ * signed event batches, runs the detection engine over what was stored,
+ * turns hits into alerts and alerts into incidents, and serves the JSON API
+ * under /api/v1 that docs/PROTOCOL.md specifies.
+ *
+ * Owns: the TLS certificate (self-signed on first start unless configured),
+ * the HTTP layer (libmicrohttpd over GnuTLS, TLS 1.3 only), authentication
+ * (enrollment tokens, Ed25519 batch signatures, analysts' API tokens), the
+ * detection worker and the incident lifecycle (states, who may move an
+ * incident where). Does not own: SQL (the store module), rule matching (the
+ * detect module), the ledger (issue 5 hooks in through server_config's
+ * on_record).
+ *
+ * Ingest never waits on detection: a batch is acknowledged once durably
+ * stored; a worker thread follows the stored events through a cursor kept
+ * in the store, so a restart resumes where it stopped. The backlog between
+ * the two is bounded: above it, batches get 429 and Retry-After.
+ *
+ * The data directory holds haetae.db (the store), tls/server.crt and
+ * tls/server.key (0600) and admin.token (0600, the admin's API token). */
+#ifndef HAETAE_SERVER_H
+#define HAETAE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+typedef struct server server;
+
+/* Called after an alert or an incident transition is committed, with its
+ * JSON as the API shows it: kind "alert" or "transition". From the worker
+ * or an HTTP thread; must be thread-safe and quick. */
+typedef void (*server_record_fn)(void *ctx, const char *kind, const char *json, size_t len);
+
+typedef struct server_config {
+    const char *data_dir;          /* required; created 0700 if absent */
+    const char *listen;            /* "HOST:PORT" (IPv6 as [addr]:port); port 0 picks one;
+                                      NULL: 127.0.0.1:8443 */
+    const char *rules_path;        /* Sigma rules (file or directory); NULL: findings only */
+    const char *cert_file;         /* PEM certificate and key to use instead of the */
+    const char *key_file;          /*   self-signed pair in data_dir/tls */
+    size_t max_body_bytes;         /* compressed request body; 0: 16 MiB */
+    size_t max_decoded_bytes;      /* decompressed batch; 0: 64 MiB */
+    unsigned connection_timeout_s; /* idle connection; 0: 15 */
+    unsigned request_timeout_s;    /* accept to complete request; 0: 60 */
+    unsigned max_connections;      /* 0: 1024 */
+    unsigned max_connections_per_ip; /* 0: 256 */
+    unsigned threads;              /* HTTP threads; 0: 4 */
+    uint64_t backlog_max_events;   /* stored but not yet detected; 0: 1000000 */
+    unsigned retry_after_s;        /* Retry-After on 429 and 503; 0: 5 */
+    int64_t incident_window_ns;    /* grouping window; 0: 1 hour */
+    server_record_fn on_record;    /* may be NULL */
+    void *record_ctx;
+} server_config;
+
+/* ---- running ---------------------------------------------------------- */
+
+/* Opens the store, loads the rules, starts the detection worker and the
+ * HTTPS listener. On first start creates the certificate and an admin API
+ * token (kept in data_dir/admin.token, 0600). */
+int server_start(const server_config *cfg, server **out, hae_err *err);
+/* Stops listening, stops the worker after its current chunk (the cursor
+ * resumes there on the next start), closes. NULL is fine. */
+void server_stop(server *s);
+
+const char *server_url(const server *s);         /* "https://127.0.0.1:43121" */
+const char *server_pin(const server *s);         /* base64url SHA-256 of the SPKI */
+const char *server_data_dir(const server *s);
+const char *server_admin_token(const server *s); /* NULL if admin.token was removed */
+/* Creates a one-time enrollment token "<secret>.<pin>" valid for ttl_ns. */
+int server_enroll_token_create(server *s, int64_t ttl_ns, char *out, size_t out_size,
+                               hae_err *err);
+/* Waits until the detection worker has caught up with every stored event;
+ * HAE_ELIMIT after timeout_ms. */
+int server_wait_idle(server *s, int timeout_ms, hae_err *err);
+
+typedef struct server_stats {
+    uint64_t batches_accepted, batches_rejected;
+    uint64_t events_stored, events_duplicate;
+    uint64_t busy_answers, storage_failures; /* 429 and 503 */
+    uint64_t backlog_events;                 /* stored, not yet detected */
+    uint64_t alerts, incidents_created;
+    uint64_t connections_reaped;             /* slow clients cut at request_timeout_s */
+    size_t rules;
+} server_stats;
+void server_get_stats(server *s, server_stats *out);
+
+/* ---- the data directory without a running server (the CLI) ------------ */
+
+int server_data_store_open(const char *data_dir, store **out, hae_err *err);
+/* Same as server_enroll_token_create (makes the certificate if absent). */
+int server_data_enroll_token(const char *data_dir, int64_t ttl_ns, char *out, size_t out_size,
+                             hae_err *err);
+/* A new API token for user, printed once: only its hash is kept. */
+int server_data_api_token(const char *data_dir, const char *user, char *out, size_t out_size,
+                          hae_err *err);
+
+/* ---- incidents: the lifecycle policy ---------------------------------- */
+
+/* detected, triaged, confirmed, contained, reported, notified, closed,
+ * false_positive. Moves go forward along that order (steps may be skipped);
+ * false_positive from any open state; closed and false_positive reopen only
+ * to triaged. A move to the same state records a note or a moment.
+ * Moving to confirmed records the confirmed moment if not yet recorded. */
+bool server_state_is_known(const char *state);
+bool server_transition_is_allowed(const char *from, const char *to);
+/* Applies a transition by `who`; moment may be NULL or "". Errors:
+ * HAE_EINVAL unknown state or moment, HAE_ENOENT unknown incident,
+ * HAE_EPERM a move the lifecycle forbids, HAE_ELIMIT a concurrent change. */
+int server_incident_update(store *st, const char *id, const char *state, const char *note,
+                           const char *moment, const char *who, store_transition *out,
+                           hae_err *err);
+
+/* ---- JSON as the API writes it ---------------------------------------- */
+
+int server_json_agent(hae_buf *out, const store_agent *agent);
+int server_json_alert(hae_buf *out, const store_alert *alert);
+int server_json_incident(hae_buf *out, const store_incident *incident);
+int server_json_transition(hae_buf *out, const store_transition *t);
+
+#endif
