@@ -178,11 +178,14 @@ int agent_key_load(const char *state_dir, unsigned char sk[AGENT_SECRET_KEY_LEN]
     size_t len = 0;
     int rc = read_small_file(state_dir, AGENT_KEY_FILE, data, sizeof data, &len, err);
     if (rc < 0) return rc;
-    unsigned char pk[AGENT_PUBLIC_KEY_LEN];
-    /* A libsodium secret key is seed + public key; check they belong together. */
-    if (len != AGENT_SECRET_KEY_LEN ||
-        crypto_sign_ed25519_sk_to_pk(pk, (const unsigned char *)data) != 0 ||
-        sodium_memcmp(pk, data + 32, sizeof pk) != 0) {
+    unsigned char pk[AGENT_PUBLIC_KEY_LEN], derived[AGENT_SECRET_KEY_LEN];
+    /* A libsodium secret key is seed + public key: derive the pair from
+     * the seed again and check the stored public half matches. */
+    bool is_valid = len == AGENT_SECRET_KEY_LEN &&
+                    crypto_sign_seed_keypair(pk, derived, (const unsigned char *)data) == 0 &&
+                    sodium_memcmp(pk, data + 32, sizeof pk) == 0;
+    sodium_memzero(derived, sizeof derived);
+    if (!is_valid) {
         sodium_memzero(data, sizeof data);
         return hae_err_set(err, HAE_EINVAL, "%s/%s: not an Ed25519 secret key (%zu bytes)",
                            state_dir, AGENT_KEY_FILE, len);
