@@ -87,6 +87,8 @@ typedef struct agent_enroll_options {
  * leaves an earlier enrollment as it was. Fills agent_id. */
 int agent_enroll(const agent_enroll_options *opt, char agent_id[HAE_ID_LEN], hae_err *err);
 bool agent_is_enrolled(const char *state_dir); /* server.json exists */
+/* Enrolled with the server at this URL whose key has this pin. */
+bool agent_is_enrolled_with(const char *state_dir, const char *url, const char *pin);
 
 /* ---- transport: the spool to the server, lossless --------------------- */
 

@@ -21,6 +21,15 @@ bool agent_is_enrolled(const char *state_dir) {
     return access(path, F_OK) == 0;
 }
 
+bool agent_is_enrolled_with(const char *state_dir, const char *url, const char *pin) {
+    agent_server_info info;
+    if (agent_server_info_load(state_dir, &info, NULL) < 0) return false;
+    size_t url_len = strlen(url);
+    while (url_len > 8 && url[url_len - 1] == '/') url_len--;
+    return strlen(info.url) == url_len && strncmp(info.url, url, url_len) == 0 &&
+           strcmp(info.pin, pin) == 0;
+}
+
 static int build_request(const char *secret, const char *hostname,
                          const unsigned char pk[AGENT_PUBLIC_KEY_LEN], hae_buf *out) {
     char pk_b64[sodium_base64_ENCODED_LEN(AGENT_PUBLIC_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];

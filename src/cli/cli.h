@@ -16,14 +16,22 @@ int cli_main(int argc, char **argv);
 /* Subcommands: argv[0] is the subcommand name. */
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_agent(int argc, char **argv);
+int cli_cmd_enroll(int argc, char **argv); /* register this host's agent with a server */
+int cli_cmd_up(int argc, char **argv);     /* server and local agent together */
 int cli_cmd_scan(int argc, char **argv);  /* personal data in exposed files */
 int cli_cmd_rules(int argc, char **argv); /* rules check: load and report Sigma rules */
 int cli_cmd_hunt(int argc, char **argv);  /* Sigma and YARA over log files, offline */
 int cli_cmd_fim(int argc, char **argv);
+int cli_cmd_server(int argc, char **argv);   /* HTTPS server; tokens, agents offline */
+int cli_cmd_incident(int argc, char **argv); /* incidents in a server data directory */
+int cli_cmd_alert(int argc, char **argv);    /* alerts in a server data directory */
 int cli_cmd_ledger(int argc, char **argv);  /* tamper-evident log: append, prove, verify */
 int cli_cmd_witness(int argc, char **argv); /* cosign a log's checkpoints */
 
 /* ---- shared by subcommands ------------------------------------------ */
+
+/* The agent's state directory when --state is not given. */
+#define CLI_AGENT_STATE_DEFAULT "/var/lib/haetae/agent"
 
 typedef enum { CLI_FORMAT_JSONL, CLI_FORMAT_TABLE } cli_format;
 
