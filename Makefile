@@ -20,12 +20,10 @@ $(RELEASE)/build.ninja:
 build: deps $(RELEASE)/build.ninja
 	ninja -C $(RELEASE) -j $(JOBS) haetae
 
-# Until the server lands (issue 4: `haetae up`), run starts the host agent
-# in the foreground, spooling under ./var/agent.
+# The server on 127.0.0.1 and this host's agent enrolled with it, data under
+# ./var (server: var/server, agent: var/agent); Ctrl-C stops both.
 run: build
-	@echo "haetae: agent on this host; events spool under $(CURDIR)/var/agent/spool"
-	@echo "haetae: check the host once with: $(RELEASE)/haetae agent --once"
-	$(RELEASE)/haetae agent --state var/agent
+	$(RELEASE)/haetae up --data var
 
 $(TESTBUILD)/build.ninja:
 	$(CMAKE) -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DHAETAE_SANITIZE=ON
