@@ -12,17 +12,17 @@ typedef struct cli_command {
 } cli_command;
 
 static const cli_command commands[] = {
-    {"alert", cli_cmd_alert, "list alerts from a server data directory"},
     {"agent", cli_cmd_agent, "run the host sensors (--once: check this host now)"},
+    {"alert", cli_cmd_alert, "list alerts from a server data directory"},
     {"enroll", cli_cmd_enroll, "register this host's agent with a server (--server, --token)"},
     {"fim", cli_cmd_fim, "file integrity: baseline, check, watch, canary"},
     {"hunt", cli_cmd_hunt, "run Sigma (and YARA) rules over log files"},
+    {"incident", cli_cmd_incident, "list, show and update incidents"},
     {"ledger", cli_cmd_ledger, "tamper-evident log: init, append, checkpoint, prove, verify, export"},
     {"rules", cli_cmd_rules, "check Sigma rules: compiled, unsupported or invalid"},
     {"scan", cli_cmd_scan, "find personal data in files and count the persons exposed"},
-    {"up", cli_cmd_up, "server and this host's agent together, on 127.0.0.1 (Ctrl-C stops)"},
-    {"incident", cli_cmd_incident, "list, show and update incidents"},
     {"server", cli_cmd_server, "run the HTTPS server; enrollment tokens, agents"},
+    {"up", cli_cmd_up, "server and this host's agent together, on 127.0.0.1 (Ctrl-C stops)"},
     {"version", cli_cmd_version, "print the version"},
     {"witness", cli_cmd_witness, "cosign a log's checkpoints after checking consistency"},
 };

@@ -29,6 +29,18 @@ bool server_transition_is_allowed(const char *from, const char *to) {
     return t > f;
 }
 
+static void transition_fill(store_transition *t, const store_incident *in, const char *state,
+                            const char *note, const char *moment, const char *who, int64_t at) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->incident_id, sizeof t->incident_id, "%s", in->id);
+    snprintf(t->from_state, sizeof t->from_state, "%s", in->state);
+    snprintf(t->to_state, sizeof t->to_state, "%s", state);
+    snprintf(t->who, sizeof t->who, "%s", who && *who ? who : "unknown");
+    snprintf(t->why, sizeof t->why, "%s", note ? note : "");
+    snprintf(t->moment, sizeof t->moment, "%s", moment ? moment : "");
+    t->at_ns = at;
+}
+
 int server_incident_update(store *st, const char *id, const char *state, const char *note,
                            const char *moment, const char *who, store_transition *out,
                            hae_err *err) {
@@ -51,24 +63,22 @@ int server_incident_update(store *st, const char *id, const char *state, const c
         return hae_err_set(err, HAE_EPERM, "incident %s cannot move from %s to %s", in.id,
                            in.state, state);
     }
+    /* Confirming records the confirmed moment; another moment given with it
+     * is a second history entry at the same instant. */
+    bool confirms = strcmp(state, "confirmed") == 0 && in.confirmed_ns == 0;
+    const char *extra = moment && *moment && strcmp(moment, "confirmed") != 0 ? moment : NULL;
+    int64_t now = hae_time_now_ns();
     store_transition t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.incident_id, sizeof t.incident_id, "%s", in.id);
-    snprintf(t.from_state, sizeof t.from_state, "%s", in.state);
-    snprintf(t.to_state, sizeof t.to_state, "%s", state);
-    snprintf(t.who, sizeof t.who, "%s", who && *who ? who : "unknown");
-    snprintf(t.why, sizeof t.why, "%s", note ? note : "");
-    if (moment && *moment) {
-        snprintf(t.moment, sizeof t.moment, "%s", moment);
-    } else if (strcmp(state, "confirmed") == 0 && in.confirmed_ns == 0) {
-        snprintf(t.moment, sizeof t.moment, "confirmed");
-    }
-    t.at_ns = hae_time_now_ns();
+    transition_fill(&t, &in, state, note, confirms ? "confirmed" : extra, who, now);
     rc = store_incident_transition(st, &t, err);
+    if (rc == HAE_OK && confirms && extra) {
+        snprintf(in.state, sizeof in.state, "%s", state);
+        transition_fill(&t, &in, state, note, extra, who, now);
+        rc = store_incident_transition(st, &t, err);
+    }
     if (rc == HAE_OK && out) *out = t;
     return rc;
 }
-
 static int json_time(hae_buf *out, const char *name, int64_t ns) {
     if (ns == 0) return hae_buf_printf(out, ",\"%s\":null", name);
     char text[HAE_TIME_LEN];

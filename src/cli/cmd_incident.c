@@ -1,0 +1,220 @@
+/* `haetae incident` and `haetae alert`: the analyst's view of a server's
+ * data directory. These read and change the store directly (--data DIR,
+ * the server's directory, on the server host; SQLite in WAL mode lets them
+ * run beside a live server) and apply the same lifecycle policy as the
+ * API (server_incident_update), so both paths record the same history.
+ * Remote analysts use the HTTPS API (docs/PROTOCOL.md) with an API token. */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+
+#define DEFAULT_DATA "var/server"
+
+typedef struct incident_args {
+    const char *data, *format, *state, *note, *moment, *who, *since;
+    size_t limit;
+    const char *positional[3];
+    size_t count;
+    bool is_json;
+} incident_args;
+
+static int args_parse(const char *cmd, int argc, char **argv, incident_args *a) {
+    const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},   {"format", required_argument, NULL, 'f'},
+        {"state", required_argument, NULL, 's'},  {"note", required_argument, NULL, 'n'},
+        {"moment", required_argument, NULL, 'm'}, {"who", required_argument, NULL, 'w'},
+        {"limit", required_argument, NULL, 'l'},  {"since", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->data = DEFAULT_DATA;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->data = optarg; break;
+        case 'f': a->format = optarg; break;
+        case 's': a->state = optarg; break;
+        case 'n': a->note = optarg; break;
+        case 'm': a->moment = optarg; break;
+        case 'w': a->who = optarg; break;
+        case 'S': a->since = optarg; break;
+        case 'l': a->limit = strtoul(optarg, NULL, 10); break;
+        default: return cli_fail(cmd, CLI_EXIT_USAGE, "see 'haetae %s --help'", cmd);
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->count == 3) return cli_fail(cmd, CLI_EXIT_USAGE, "unexpected '%s'", argv[i]);
+        a->positional[a->count++] = argv[i];
+    }
+    if (a->format && strcmp(a->format, "json") != 0 && strcmp(a->format, "table") != 0) {
+        return cli_fail(cmd, CLI_EXIT_USAGE, "--format: table or json");
+    }
+    a->is_json = a->format ? strcmp(a->format, "json") == 0 : !isatty(fileno(stdout));
+    return CLI_EXIT_OK;
+}
+
+static void short_time(int64_t ns, char out[HAE_TIME_LEN]) {
+    if (!ns) {
+        strcpy(out, "-");
+        return;
+    }
+    hae_time_format(ns, out);
+    out[19] = '\0'; /* to the second: a table is for reading */
+}
+
+static int print_incident(void *ctx, const store_incident *in, hae_err *err) {
+    (void)err;
+    const incident_args *a = ctx;
+    if (a->is_json) {
+        hae_buf line = {0};
+        int rc = server_json_incident(&line, in);
+        if (rc == HAE_OK) printf("%s\n", line.data);
+        hae_buf_free(&line);
+        return rc;
+    }
+    char detected[HAE_TIME_LEN];
+    short_time(in->detected_ns, detected);
+    printf("%-36s  %-14s  %-19s  %-16.16s  %-20.20s  %6llu  %.50s\n", in->id, in->state, detected,
+           in->host, in->family, (unsigned long long)in->alert_count, in->title);
+    return HAE_OK;
+}
+
+static int print_alert(void *ctx, const store_alert *al, hae_err *err) {
+    (void)err;
+    const incident_args *a = ctx;
+    if (a->is_json) {
+        hae_buf line = {0};
+        int rc = server_json_alert(&line, al);
+        if (rc == HAE_OK) printf("%s\n", line.data);
+        hae_buf_free(&line);
+        return rc;
+    }
+    char when[HAE_TIME_LEN];
+    short_time(al->time_ns, when);
+    printf("%-19s  %-8s  %-16.16s  %-36s  %.60s\n", when, al->level, al->host, al->incident_id,
+           al->rule_title);
+    return HAE_OK;
+}
+
+static int print_transition(void *ctx, const store_transition *t, hae_err *err) {
+    (void)err;
+    const incident_args *a = ctx;
+    if (a->is_json) {
+        hae_buf line = {0};
+        int rc = server_json_transition(&line, t);
+        if (rc == HAE_OK) printf("%s\n", line.data);
+        hae_buf_free(&line);
+        return rc;
+    }
+    char when[HAE_TIME_LEN];
+    short_time(t->at_ns, when);
+    printf("  %-19s  %-14s -> %-14s  %-12.12s  %s%s%s\n", when,
+           t->from_state[0] ? t->from_state : "(new)", t->to_state, t->who, t->why,
+           t->moment[0] ? "  [moment: " : "", t->moment[0] ? t->moment : "");
+    if (t->moment[0]) printf("]\n");
+    return HAE_OK;
+}
+
+static int incident_show(store *st, incident_args *a, hae_err *err) {
+    store_incident in;
+    int rc = store_incident_get(st, a->positional[1], &in, err);
+    if (rc < 0) return rc;
+    if (a->is_json) {
+        /* Same shape as GET /api/v1/incidents/{id}, one document. */
+        hae_buf doc = {0};
+        rc = hae_buf_append_str(&doc, "{\"incident\":");
+        if (rc == HAE_OK) rc = server_json_incident(&doc, &in);
+        if (rc == HAE_OK) printf("%s,\"alerts\":[", doc.data);
+        hae_buf_free(&doc);
+        a->is_json = true;
+    } else {
+        print_incident(a, &in, err);
+        char t[4][HAE_TIME_LEN];
+        short_time(in.suspected_ns, t[0]);
+        short_time(in.confirmed_ns, t[1]);
+        short_time(in.classified_major_ns, t[2]);
+        short_time(in.materiality_determined_ns, t[3]);
+        printf("moments: suspected %s, confirmed %s, classified major %s, materiality %s\n"
+               "alerts:\n", t[0], t[1], t[2], t[3]);
+    }
+    if (rc == HAE_OK) rc = store_incident_alerts(st, in.id, print_alert, a, err);
+    if (a->is_json) printf("],\"transitions\":[");
+    else printf("transitions:\n");
+    if (rc == HAE_OK) rc = store_incident_transitions(st, in.id, print_transition, a, err);
+    if (a->is_json) printf("]}\n");
+    return rc;
+}
+
+static const char *who_am_i(const char *given) {
+    if (given && *given) return given;
+    const struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_name ? pw->pw_name : "cli";
+}
+
+int cli_cmd_incident(int argc, char **argv) {
+    incident_args a;
+    int rc = args_parse("incident", argc, argv, &a);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *verb = a.count ? a.positional[0] : "list";
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
+        printf("usage: haetae incident list [--state S] | show ID |"
+               " update ID --state S --note TEXT [--moment M] [--who NAME]\n"
+               "       [--data DIR] [--format table|json]\n");
+        return CLI_EXIT_OK;
+    }
+    store *st = NULL;
+    hae_err err = {0};
+    if (server_data_store_open(a.data, &st, &err) < 0) {
+        return cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg);
+    }
+    if (strcmp(verb, "list") == 0 && a.count <= 1) {
+        if (!a.is_json) {
+            printf("%-36s  %-14s  %-19s  %-16s  %-20s  %6s  %s\n", "ID", "STATE", "DETECTED",
+                   "HOST", "FAMILY", "ALERTS", "TITLE");
+        }
+        rc = store_incident_list(st, a.state, print_incident, &a, &err);
+    } else if (strcmp(verb, "show") == 0 && a.count == 2) {
+        rc = incident_show(st, &a, &err);
+    } else if (strcmp(verb, "update") == 0 && a.count == 2 && a.state) {
+        store_transition t;
+        rc = server_incident_update(st, a.positional[1], a.state, a.note, a.moment,
+                                    who_am_i(a.who), &t, &err);
+        if (rc == HAE_OK) print_transition(&a, &t, &err);
+    } else {
+        store_close(st);
+        return cli_fail("incident", CLI_EXIT_USAGE,
+                        "list | show ID | update ID --state S --note TEXT");
+    }
+    store_close(st);
+    return rc < 0 ? cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
+
+int cli_cmd_alert(int argc, char **argv) {
+    incident_args a;
+    int rc = args_parse("alert", argc, argv, &a);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (a.count > 1 || (a.count == 1 && strcmp(a.positional[0], "list") != 0)) {
+        return cli_fail("alert", CLI_EXIT_USAGE,
+                        "list [--limit N] [--since TIME] [--data DIR] [--format table|json]");
+    }
+    int64_t since = 0;
+    hae_err err = {0};
+    if (a.since && hae_time_parse(a.since, strlen(a.since), &since, &err) < 0) {
+        return cli_fail("alert", CLI_EXIT_USAGE, "--since: %s", err.msg);
+    }
+    store *st = NULL;
+    if (server_data_store_open(a.data, &st, &err) < 0) {
+        return cli_fail("alert", CLI_EXIT_FAIL, "%s", err.msg);
+    }
+    if (!a.is_json) {
+        printf("%-19s  %-8s  %-16s  %-36s  %s\n", "TIME", "LEVEL", "HOST", "INCIDENT", "RULE");
+    }
+    rc = store_alert_list(st, since, a.limit ? a.limit : 100, print_alert, &a, &err);
+    store_close(st);
+    return rc < 0 ? cli_fail("alert", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}

@@ -1,0 +1,199 @@
+/* `haetae server`: run the HTTPS server, and manage its data directory
+ * offline: enrollment tokens, agents, analysts' API tokens. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+
+#define DEFAULT_DATA "var/server"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int duration_parse(const char *text, int64_t *ns) {
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (!end || end == text || v <= 0) return HAE_EINVAL;
+    double unit = 1e9;
+    if (strcmp(end, "ms") == 0) unit = 1e6;
+    else if (strcmp(end, "s") == 0 || *end == '\0') unit = 1e9;
+    else if (strcmp(end, "m") == 0) unit = 60e9;
+    else if (strcmp(end, "h") == 0) unit = 3600e9;
+    else if (strcmp(end, "d") == 0) unit = 86400e9;
+    else return HAE_EINVAL;
+    if (v * unit > 9e18) return HAE_EINVAL;
+    *ns = (int64_t)(v * unit);
+    return HAE_OK;
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH]\n"
+            "                     [--max-body BYTES] [--window DURATION] [--threads N]\n"
+            "       haetae server token create [--ttl 1h] [--data DIR]\n"
+            "       haetae server agent list [--format table|json] [--data DIR]\n"
+            "       haetae server agent revoke ID [--data DIR]\n"
+            "       haetae server api-token create --user NAME [--data DIR]\n\n"
+            "Runs the HTTPS server (TLS 1.3, API under /api/v1, docs/PROTOCOL.md).\n"
+            "DIR (default %s) keeps haetae.db, tls/ and admin.token.\n"
+            "--rules defaults to the shipped rules directory.\n",
+            DEFAULT_DATA);
+}
+
+static int run_server(int argc, char **argv) {
+    server_config cfg = {.data_dir = DEFAULT_DATA, .listen = "127.0.0.1:8443"};
+    char *rules = NULL;
+    const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
+        {"rules", required_argument, NULL, 'r'},  {"max-body", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': cfg.data_dir = optarg; break;
+        case 'l': cfg.listen = optarg; break;
+        case 'r': cfg.rules_path = optarg; break;
+        case 'b': cfg.max_body_bytes = strtoull(optarg, NULL, 10); break;
+        case 't': cfg.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'w':
+            if (duration_parse(optarg, &cfg.incident_window_ns) < 0) {
+                return cli_fail("server", CLI_EXIT_USAGE, "--window: a duration like 30m or 1h");
+            }
+            break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        default: usage(stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) return cli_fail("server", CLI_EXIT_USAGE, "unexpected '%s'", argv[optind]);
+    if (!cfg.rules_path) cfg.rules_path = rules = cli_find_rules_dir();
+    hae_log_set_level(HAE_LOG_INFO);
+    server *srv = NULL;
+    hae_err err = {0};
+    int rc = server_start(&cfg, &srv, &err);
+    free(rules);
+    if (rc < 0) return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);
+    printf("haetae server: %s\n  pin: %s\n  data: %s\n  admin API token: %s/admin.token\n",
+           server_url(srv), server_pin(srv), server_data_dir(srv), server_data_dir(srv));
+    fflush(stdout);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!stop_requested) nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+    server_stop(srv);
+    printf("haetae server: stopped\n");
+    return CLI_EXIT_OK;
+}
+
+/* --data DIR, --ttl, --user, --format, positional arguments after the verb. */
+typedef struct admin_args {
+    const char *data, *ttl, *user, *format;
+    const char *positional[4];
+    size_t count;
+} admin_args;
+
+static int admin_parse(int argc, char **argv, admin_args *a) {
+    const struct option options[] = {
+        {"data", required_argument, NULL, 'd'}, {"ttl", required_argument, NULL, 't'},
+        {"user", required_argument, NULL, 'u'}, {"format", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0}};
+    a->data = DEFAULT_DATA;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->data = optarg; break;
+        case 't': a->ttl = optarg; break;
+        case 'u': a->user = optarg; break;
+        case 'f': a->format = optarg; break;
+        default: return HAE_EINVAL;
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->count == 4) return HAE_EINVAL;
+        a->positional[a->count++] = argv[i];
+    }
+    return HAE_OK;
+}
+
+static int print_agent(void *ctx, const store_agent *a, hae_err *err) {
+    (void)err;
+    bool is_json = *(bool *)ctx;
+    if (is_json) {
+        hae_buf line = {0};
+        int rc = server_json_agent(&line, a);
+        if (rc == HAE_OK) printf("%s\n", line.data);
+        hae_buf_free(&line);
+        return rc;
+    }
+    char seen[HAE_TIME_LEN] = "never";
+    if (a->last_seen_ns) hae_time_format(a->last_seen_ns, seen);
+    printf("%-36s  %-20.20s  %-8s  %-10llu  %.19s\n", a->id, a->hostname,
+           a->revoked_ns ? "revoked" : "active", (unsigned long long)a->last_batch, seen);
+    return HAE_OK;
+}
+
+static int agent_command(const admin_args *a) {
+    store *st = NULL;
+    hae_err err = {0};
+    int rc = server_data_store_open(a->data, &st, &err);
+    if (rc < 0) return cli_fail("server agent", CLI_EXIT_FAIL, "%s", err.msg);
+    if (strcmp(a->positional[0], "list") == 0 && a->count == 1) {
+        bool is_json = a->format ? strcmp(a->format, "json") == 0 : !isatty(fileno(stdout));
+        if (!is_json) {
+            printf("%-36s  %-20s  %-8s  %-10s  %s\n", "ID", "HOSTNAME", "STATE", "LAST BATCH",
+                   "LAST SEEN");
+        }
+        rc = store_agent_list(st, print_agent, &is_json, &err);
+    } else if (strcmp(a->positional[0], "revoke") == 0 && a->count == 2) {
+        rc = store_agent_revoke(st, a->positional[1], hae_time_now_ns(), &err);
+        if (rc == HAE_OK) printf("agent %s revoked\n", a->positional[1]);
+    } else {
+        store_close(st);
+        return cli_fail("server agent", CLI_EXIT_USAGE, "list, or revoke ID");
+    }
+    store_close(st);
+    return rc < 0 ? cli_fail("server agent", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
+
+int cli_cmd_server(int argc, char **argv) {
+    const char *verb = argc > 1 ? argv[1] : "";
+    bool is_admin = strcmp(verb, "token") == 0 || strcmp(verb, "agent") == 0 ||
+                    strcmp(verb, "api-token") == 0;
+    if (!is_admin) return run_server(argc, argv);
+    admin_args a = {0};
+    if (admin_parse(argc - 1, argv + 1, &a) < 0 || a.count == 0) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(verb, "agent") == 0) return agent_command(&a);
+    if (strcmp(a.positional[0], "create") != 0 || a.count != 1) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    hae_err err = {0};
+    char token[256];
+    int rc;
+    if (strcmp(verb, "token") == 0) {
+        int64_t ttl = 3600LL * 1000000000;
+        if (a.ttl && duration_parse(a.ttl, &ttl) < 0) {
+            return cli_fail("server token", CLI_EXIT_USAGE, "--ttl: a duration like 30m or 1h");
+        }
+        rc = server_data_enroll_token(a.data, ttl, token, sizeof token, &err);
+    } else {
+        if (!a.user) return cli_fail("server api-token", CLI_EXIT_USAGE, "--user NAME is required");
+        rc = server_data_api_token(a.data, a.user, token, sizeof token, &err);
+    }
+    if (rc < 0) return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);
+    printf("%s\n", token);
+    return CLI_EXIT_OK;
+}
