@@ -33,7 +33,10 @@ int batch_compress(const void *data, size_t len, hae_buf *out, hae_err *err) {
         deflateEnd(&z);
         return hae_err_set(err, rc, "batch: out of memory for %zu compressed bytes", bound);
     }
-    z.next_in = (Bytef *)(uintptr_t)data;
+    /* zlib's next_in is not const-qualified but deflate never writes it. */
+    Bytef *input;
+    memcpy(&input, &data, sizeof input);
+    z.next_in = input;
     z.avail_in = (uInt)len;
     z.next_out = (Bytef *)out->data;
     z.avail_out = (uInt)bound;

@@ -228,10 +228,10 @@ static uint32_t send_once(transport *t) {
     if (rc < 0 && rc != HAE_ELIMIT) return fail(t, err.msg, 0);
     if (builder.count == 0) return t->opt.idle_ms;
     uint64_t from = next - builder.count;
-    if ((rc = batch_compress(t->raw.data, t->raw.len, &t->body, &err)) < 0) return fail(t, err.msg, 0);
+    if (batch_compress(t->raw.data, t->raw.len, &t->body, &err) < 0) return fail(t, err.msg, 0);
     /* Persisted before it is sent: a number is never used twice. */
     uint64_t seq = t->batch_seq + 1;
-    if ((rc = agent_seq_store(t->state_dir, seq, &err)) < 0) return fail(t, err.msg, 0);
+    if (agent_seq_store(t->state_dir, seq, &err) < 0) return fail(t, err.msg, 0);
     t->batch_seq = seq;
     rc = post_batch(t, seq, &err);
     count_sent(t, t->raw.len);
