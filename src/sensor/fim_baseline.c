@@ -141,9 +141,9 @@ static uint64_t get_le(const unsigned char *p, int bytes) {
 /* Fails with a message naming what was being read and where. */
 static int need(reader *r, size_t n, const char *what) {
     if (r->len - r->pos < n) {
-        return hae_err_set(r->err, HAE_EINVAL,
-                           "%s: truncated at offset %zu: %s needs %zu bytes, %zu remain",
-                           r->name, r->pos, what, n, r->len - r->pos);
+        hae_err_set(r->err, HAE_EINVAL, "%s: truncated at offset %zu: %s needs %zu bytes, %zu remain",
+                    r->name, r->pos, what, n, r->len - r->pos);
+        return HAE_EINVAL;
     }
     return HAE_OK;
 }

@@ -70,9 +70,8 @@ int fim_canaries_load(const fim_options *opt, fim_canaries *out, hae_err *err) {
     }
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
     int rc = HAE_OK;
-    while (rc == HAE_OK && (n = getdelim(&line, &cap, '\0', f)) > 0) {
+    while (rc == HAE_OK && getdelim(&line, &cap, '\0', f) > 0) {
         if (line[0] == '\0') continue;
         char **grown = realloc(out->paths, (out->count + 1) * sizeof *grown);
         char *copy = grown ? strdup(line) : NULL;

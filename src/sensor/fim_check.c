@@ -26,15 +26,18 @@ int fim_scan(const fim_options *opt, fim_entries *out, const hae_sink *sink, hae
     return rc;
 }
 
+/* A reference into an entry list; arrays of them are sorted and searched. */
+typedef const fim_entry *entry_ref;
+
 typedef struct check_ctx {
     const fim_options *opt;
     const hae_sink *sink;
     hae_err *err;
     fim_canaries canaries;
-    const fim_entry **deleted;  /* sorted by (device, inode) for rename matching */
+    entry_ref *deleted;  /* sorted by (device, inode) for rename matching */
     size_t deleted_count;
-    const fim_entry **rename_target;  /* per deleted entry: its new name, or NULL */
-    const fim_entry **created;
+    entry_ref *rename_target;  /* per deleted entry: its new name, or NULL */
+    entry_ref *created;
     size_t created_count;
 } check_ctx;
 
@@ -60,6 +63,7 @@ static int judge(check_ctx *c, const fim_entry *old, const fim_entry *now, const
                  const char *note_value) {
     const fim_options *opt = c->opt;
     const fim_entry *subject = now ? now : old;
+    if (!subject) return HAE_OK;
     bool content = !old || !now || !same_content(old, now);
     bool permissions = old && now && !same_permissions(old, now);
     if (!content && !permissions) return HAE_OK;
@@ -110,8 +114,8 @@ static int judge(check_ctx *c, const fim_entry *old, const fim_entry *now, const
 }
 
 static int compare_identity(const void *a, const void *b) {
-    const fim_entry *x = *(const fim_entry *const *)a;
-    const fim_entry *y = *(const fim_entry *const *)b;
+    const fim_entry *x = *(const entry_ref *)a;
+    const fim_entry *y = *(const entry_ref *)b;
     if (x->device != y->device) return x->device < y->device ? -1 : 1;
     if (x->inode != y->inode) return x->inode < y->inode ? -1 : 1;
     return 0;
@@ -119,9 +123,9 @@ static int compare_identity(const void *a, const void *b) {
 
 /* Index into c->deleted of the file now was before a rename, or -1. */
 static ptrdiff_t renamed_from(const check_ctx *c, const fim_entry *now) {
-    if (c->deleted_count == 0 || now->type == FIM_TYPE_DIRECTORY) return -1;
+    if (!now || c->deleted_count == 0 || now->type == FIM_TYPE_DIRECTORY) return -1;
     const fim_entry *key = now;
-    const fim_entry *const *hit = bsearch(&key, c->deleted, c->deleted_count, sizeof *c->deleted,
+    const entry_ref *hit = bsearch(&key, c->deleted, c->deleted_count, sizeof(entry_ref),
                                           compare_identity);
     return hit && same_content(*hit, now) ? hit - c->deleted : -1;
 }
@@ -143,7 +147,7 @@ static int merge(check_ctx *c, const fim_entries *base, const fim_entries *now) 
         }
     }
     if (rc < 0) return rc;
-    qsort(c->deleted, c->deleted_count, sizeof *c->deleted, compare_identity);
+    qsort(c->deleted, c->deleted_count, sizeof(entry_ref), compare_identity);
     for (size_t k = 0; k < c->created_count && rc >= 0; k++) {
         ptrdiff_t from = renamed_from(c, c->created[k]);
         if (from >= 0) c->rename_target[from] = c->created[k];
@@ -167,9 +171,9 @@ int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink 
     if (rc == HAE_OK) rc = fim_scan(opt, &now, sink, err);
     if (rc == HAE_OK) {
         fim_entries_sort(&base);
-        c.deleted = calloc(base.count + 1, sizeof *c.deleted);
-        c.rename_target = calloc(base.count + 1, sizeof *c.rename_target);
-        c.created = calloc(now.count + 1, sizeof *c.created);
+        c.deleted = calloc(base.count + 1, sizeof(entry_ref));
+        c.rename_target = calloc(base.count + 1, sizeof(entry_ref));
+        c.created = calloc(now.count + 1, sizeof(entry_ref));
         if (!c.deleted || !c.rename_target || !c.created) {
             rc = hae_err_set(err, HAE_ENOMEM, "fim check: out of memory");
         }

@@ -66,7 +66,7 @@ static int add_fs(fim_watch *w, const char *root, hae_err *err) {
 
 int fim_fanotify_open(fim_watch *w, hae_err *err) {
     w->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
-                          O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+                          O_RDONLY | O_CLOEXEC);
     if (w->fd < 0) {
         int saved = errno;
         const char *hint = saved == EPERM    ? " (needs CAP_SYS_ADMIN)"

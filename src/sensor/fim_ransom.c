@@ -89,6 +89,7 @@ static int emit_burst(fim_burst *b, const char *path, const hae_sink *sink, hae_
 
 int fim_burst_note(fim_burst *b, const char *path, int64_t now_ns, const hae_sink *sink,
                    hae_err *err) {
+    if (b->threshold == 0 || !b->times) return HAE_OK; /* not initialised */
     /* Forget what fell out of the window, oldest first. */
     while (b->count > 0 && b->times[b->head] < now_ns - b->window_ns) {
         b->head = (b->head + 1) % b->threshold;

@@ -78,6 +78,7 @@ int fim_emit_finding(const hae_sink *sink, const char *rule, hae_severity sev, c
                      const fim_entry *old, const fim_entry *now, const char *note_field,
                      const char *note_value, hae_err *err) {
     const fim_entry *subject = now ? now : old;
+    if (!subject) return hae_err_set(err, HAE_EINVAL, "fim: finding %s without a file", rule);
     int shown = (int)(subject->path_len > 400 ? 400 : subject->path_len);
     hae_event ev;
     int rc = hae_finding_init(&ev, "fim", rule, sev, "%s: %.*s", what, shown, subject->path);
