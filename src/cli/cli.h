@@ -30,9 +30,6 @@ int cli_cmd_witness(int argc, char **argv); /* cosign a log's checkpoints */
 
 /* ---- shared by subcommands ------------------------------------------ */
 
-/* The agent's state directory when --state is not given. */
-#define CLI_AGENT_STATE_DEFAULT "/var/lib/haetae/agent"
-
 typedef enum { CLI_FORMAT_JSONL, CLI_FORMAT_TABLE } cli_format;
 
 /* "jsonl" or "table"; NULL picks table on a terminal, jsonl otherwise. */

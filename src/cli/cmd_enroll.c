@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "cli/cli.h"
@@ -15,11 +16,11 @@ static void usage(FILE *out) {
             "  --server URL     the haetae server\n"
             "  --token TOKEN    one-time token from `haetae server token create`\n"
             "  --ca FILE        also verify the server's certificate against this CA (PEM)\n"
-            "  --state DIR      the agent's state directory (default %s)\n"
+            "  --state DIR      the agent's state directory, as for `haetae agent`\n"
+            "                   (default /var/lib/haetae as root, else ./var/agent)\n"
             "  --hostname NAME  name to register (default: this host's name)\n"
             "The token's pin authenticates the server: nothing is sent to a server whose\n"
-            "key does not match it.\n",
-            CLI_AGENT_STATE_DEFAULT);
+            "key does not match it.\n");
 }
 
 int cli_cmd_enroll(int argc, char **argv) {
@@ -33,7 +34,8 @@ int cli_cmd_enroll(int argc, char **argv) {
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    agent_enroll_options opt = {.state_dir = CLI_AGENT_STATE_DEFAULT};
+    /* The same default as `haetae agent`, so the two meet without --state. */
+    agent_enroll_options opt = {.state_dir = geteuid() == 0 ? "/var/lib/haetae" : "var/agent"};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
