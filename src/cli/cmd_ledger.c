@@ -148,7 +148,12 @@ static int build_entry(const ledger_args *a, const hae_buf *event, hae_buf *entr
     crypto_hash_sha256(digest, (const unsigned char *)event->data, event->len);
     ledger_meta *meta = calloc(a->meta.count + 1, sizeof *meta);
     char **copies = calloc(a->meta.count + 1, sizeof *copies);
-    int rc = (meta && copies) ? HAE_OK : hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (!meta || !copies) {
+        free(meta);
+        free(copies);
+        return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    }
+    int rc = HAE_OK;
     for (size_t i = 0; rc == HAE_OK && i < a->meta.count; i++) {
         copies[i] = strdup(a->meta.items[i]);
         if (!copies[i]) {
@@ -162,7 +167,7 @@ static int build_entry(const ledger_args *a, const hae_buf *event, hae_buf *entr
     if (rc == HAE_OK) {
         rc = ledger_entry_encode(a->kind, hae_time_now_ns(), digest, meta, a->meta.count, entry, err);
     }
-    for (size_t i = 0; copies && i < a->meta.count; i++) free(copies[i]);
+    for (size_t i = 0; i < a->meta.count; i++) free(copies[i]);
     free(copies);
     free(meta);
     return rc;

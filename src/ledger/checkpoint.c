@@ -85,19 +85,20 @@ int ledger_checkpoint_format(const ledger_checkpoint *cp, hae_buf *out) {
 int ledger_checkpoint_open(const char *data, size_t len, const ledger_verifier *keys,
                            size_t key_count, ledger_checkpoint *cp, ledger_note *note,
                            hae_err *err) {
-    ledger_note local;
+    if (key_count > 16) return hae_err_set(err, HAE_ELIMIT, "checkpoint: at most 16 keys");
+    ledger_note local = {0};
     ledger_note *n = note ? note : &local;
     int rc = ledger_note_parse(n, data, len, err);
     if (rc < 0) return rc;
     rc = ledger_checkpoint_parse(n->text, n->text_len, cp, err);
-    ledger_sig_result results[16];
-    ledger_sig_result *res = key_count <= 16 ? results : NULL;
+    ledger_sig_result results[16] = {{0}};
+    ledger_sig_result *res = results;
     if (rc == HAE_OK) rc = ledger_note_verify(n, keys, key_count, res, err);
     if (rc >= 0) {
         /* Witness signatures alone do not make a checkpoint: the log's own
          * key (named as the origin, tlog-checkpoint "Signatures") must sign. */
         bool has_log_sig = false;
-        for (size_t k = 0; k < key_count && res; k++) {
+        for (size_t k = 0; k < key_count; k++) {
             has_log_sig |= res[k].is_verified && keys[k].type == LEDGER_KEY_ED25519 &&
                            strcmp(keys[k].name, cp->origin) == 0;
         }

@@ -96,7 +96,7 @@ static int bundle_entry(void *ctx, uint64_t index, const void *entry, size_t len
 int ledger_export_tiles(ledger *l, const char *out_dir, hae_err *err) {
     hae_buf note = {0};
     ledger_verifier key;
-    ledger_checkpoint cp;
+    ledger_checkpoint cp = {.size = 0};
     int rc = ledger_read_checkpoint(l, 0, &note, err);
     if (rc == HAE_OK) rc = ledger_read_verifier(l, &key, err);
     if (rc == HAE_OK) rc = ledger_checkpoint_open(note.data, note.len, &key, 1, &cp, NULL, err);

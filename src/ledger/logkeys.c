@@ -83,7 +83,7 @@ static int check_extends_last(ledger *l, const ledger_signer *key, hae_err *err)
         hae_err_clear(err);
         return HAE_OK;
     }
-    ledger_checkpoint last;
+    ledger_checkpoint last = {.size = 0};
     if (rc == HAE_OK) rc = ledger_checkpoint_open(note.data, note.len, &key->verifier, 1, &last, NULL, err);
     hae_buf_free(&note);
     if (rc < 0) return hae_err_prefix(err, "last signed checkpoint: ");

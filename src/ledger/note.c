@@ -1,7 +1,6 @@
 /* C2SP signed-note (c2sp.org/signed-note): keys, parsing, signing and
  * verification, including tlog-cosignature/v1 timestamped signatures. */
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,14 +68,14 @@ static bool is_note_text(const char *s, size_t len, size_t *bad) {
 }
 
 static uint32_t compute_key_id(const char *name, uint8_t type, const uint8_t pub[32]) {
-    uint8_t pre[LEDGER_NAME_MAX + 2 + 32];
-    size_t n = strlen(name);
-    memcpy(pre, name, n);
-    pre[n] = '\n';
-    pre[n + 1] = type;
-    memcpy(pre + n + 2, pub, 32);
+    const uint8_t sep[2] = {'\n', type};
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init(&state);
+    crypto_hash_sha256_update(&state, (const uint8_t *)name, strlen(name));
+    crypto_hash_sha256_update(&state, sep, sizeof sep);
+    crypto_hash_sha256_update(&state, pub, 32);
     uint8_t digest[32];
-    SHA256(pre, n + 2 + 32, digest);
+    crypto_hash_sha256_final(&state, digest);
     return (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 | (uint32_t)digest[2] << 8 |
            digest[3];
 }

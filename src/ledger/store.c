@@ -30,7 +30,7 @@
 #include "ledger/ledger_int.h"
 #include "ledger/store_int.h"
 
-#define STATE_MAGIC "HLS1"
+static const uint8_t STATE_MAGIC[4] = {'H', 'L', 'S', '1'};
 #define STATE_RECORD 64
 #define STATE_SLOT_STRIDE 4096
 
@@ -54,7 +54,7 @@ static uint64_t get_be64(const uint8_t *p) {
 
 static void state_encode(uint8_t rec[STATE_RECORD], uint64_t seq, uint64_t size,
                          uint64_t entries_len, const ledger_hash *root) {
-    memcpy(rec, STATE_MAGIC, 4);
+    memcpy(rec, STATE_MAGIC, sizeof STATE_MAGIC);
     put_be64(rec + 4, seq);
     put_be64(rec + 12, size);
     put_be64(rec + 20, entries_len);
@@ -66,7 +66,7 @@ static void state_encode(uint8_t rec[STATE_RECORD], uint64_t seq, uint64_t size,
 
 static bool state_decode(const uint8_t rec[STATE_RECORD], ledger_state *out) {
     uint8_t digest[32];
-    if (memcmp(rec, STATE_MAGIC, 4) != 0) return false;
+    if (memcmp(rec, STATE_MAGIC, sizeof STATE_MAGIC) != 0) return false;
     SHA256(rec, 60, digest);
     if (memcmp(rec + 60, digest, 4) != 0) return false;
     out->seq = get_be64(rec + 4);

@@ -68,7 +68,7 @@ int ledger_witness_cosign(const char *state_dir, const ledger_signer *witness,
                           const ledger_verifier *log_key, const char *checkpoint, size_t len,
                           const ledger_proof *proof, uint64_t now, hae_buf *out, hae_err *err) {
     ledger_note note;
-    ledger_checkpoint cp, last;
+    ledger_checkpoint cp = {.size = 0}, last = {.size = 0};
     int rc = ledger_checkpoint_open(checkpoint, len, log_key, 1, &cp, &note, err);
     if (rc < 0) return hae_err_prefix(err, "witness: ");
     rc = ledger_witness_last(state_dir, cp.origin, &last, err);
