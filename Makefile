@@ -18,7 +18,7 @@ $(RELEASE)/build.ninja:
 	$(CMAKE) -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAETAE_TESTS=OFF
 
 build: deps $(RELEASE)/build.ninja
-	ninja -C $(RELEASE) -j $(JOBS) haetae
+	ninja -C $(RELEASE) -j $(JOBS) haetae haetae-agent
 
 # The server on 127.0.0.1 and this host's agent enrolled with it, data under
 # ./var (server: var/server, agent: var/agent); Ctrl-C stops both.
