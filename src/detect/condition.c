@@ -67,7 +67,7 @@ static expr *new_expr(cparser *p, expr_kind kind, size_t kids) {
     memset(x, 0, sizeof *x);
     x->kind = kind;
     if (kids) {
-        x->kids = hae_arena_alloc(p->arena, kids * sizeof *x->kids);
+        x->kids = hae_arena_alloc(p->arena, kids * sizeof(void *));
         if (!x->kids) return NULL;
     }
     return x;
@@ -190,7 +190,7 @@ static int parse_unary(cparser *p, expr **out) {
 /* Parses a chain of `sub (word sub)*` into one n-ary node. */
 static int parse_chain(cparser *p, expr **out, const char *word, expr_kind kind,
                        int (*sub)(cparser *, expr **)) {
-    expr *first;
+    expr *first = NULL;
     int rc = sub(p, &first);
     if (rc < 0) return rc;
     if (!token_is(p, word)) {
@@ -198,18 +198,19 @@ static int parse_chain(cparser *p, expr **out, const char *word, expr_kind kind,
         return HAE_OK;
     }
     size_t cap = 4, count = 1;
-    expr **kids = hae_arena_alloc(p->arena, cap * sizeof *kids);
+    expr **kids = hae_arena_alloc(p->arena, cap * sizeof(void *));
     if (!kids) return HAE_ENOMEM;
     kids[0] = first;
     while (token_is(p, word)) {
         next_token(p);
         if (count == cap) {
-            expr **grown = hae_arena_alloc(p->arena, cap * 2 * sizeof *grown);
+            expr **grown = hae_arena_alloc(p->arena, cap * 2 * sizeof(void *));
             if (!grown) return HAE_ENOMEM;
-            memcpy(grown, kids, count * sizeof *kids);
+            memcpy(grown, kids, count * sizeof(void *));
             kids = grown;
             cap *= 2;
         }
+        kids[count] = NULL;
         rc = sub(p, &kids[count]);
         if (rc < 0) return rc;
         count++;

@@ -43,7 +43,7 @@ int correlator_new(detect_engine *e, correlator **out, hae_err *err) {
     correlator *c = calloc(1, sizeof *c);
     size_t n = 1024;
     while (n < e->options.correlation_max_groups / 2 && n < (1u << 22)) n *= 2;
-    if (c) c->buckets = calloc(n, sizeof *c->buckets);
+    if (c) c->buckets = calloc(n, sizeof(void *));
     if (!c || !c->buckets) {
         free(c);
         return hae_err_set(err, HAE_ENOMEM, "out of memory for correlation state");

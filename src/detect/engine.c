@@ -62,7 +62,7 @@ static int grow(void **items, size_t *cap, size_t count, size_t size) {
 }
 
 int engine_add_pattern(detect_engine *e, pattern *p) {
-    if (grow((void **)&e->patterns, &e->pattern_cap, e->pattern_count, sizeof *e->patterns) < 0) {
+    if (grow((void **)&e->patterns, &e->pattern_cap, e->pattern_count, sizeof(void *)) < 0) {
         return HAE_ENOMEM;
     }
     p->global_id = (uint32_t)e->pattern_count;
@@ -72,7 +72,7 @@ int engine_add_pattern(detect_engine *e, pattern *p) {
 
 int engine_add_rule(detect_engine *e, rule *r, hae_err *err) {
     if (e->compiled) return hae_err_set(err, HAE_EINVAL, "rules added after compile");
-    if (grow((void **)&e->rules, &e->rule_cap, e->rule_count, sizeof *e->rules) < 0) {
+    if (grow((void **)&e->rules, &e->rule_cap, e->rule_count, sizeof(void *)) < 0) {
         return HAE_ENOMEM;
     }
     r->index = (uint32_t)e->rule_count;
@@ -86,27 +86,30 @@ size_t detect_engine_rule_count(const detect_engine *e) {
 
 /* ---- field mapping --------------------------------------------------- */
 
+static field_map *mapping_for(detect_engine *e, const char *rule_field) {
+    for (size_t i = 0; i < e->map_count; i++) {
+        if (strcasecmp(e->maps[i].from, rule_field) == 0) return &e->maps[i];
+    }
+    if (grow((void **)&e->maps, &e->map_cap, e->map_count, sizeof *e->maps) < 0) return NULL;
+    field_map *m = &e->maps[e->map_count];
+    memset(m, 0, sizeof *m);
+    m->from = hae_arena_strdup(&e->arena, rule_field);
+    if (!m->from) return NULL;
+    e->map_count++;
+    return m;
+}
+
 int detect_engine_add_mapping(detect_engine *e, const char *rule_field, const char *event_field,
                               hae_err *err) {
-    field_map *m = NULL;
-    for (size_t i = 0; i < e->map_count; i++) {
-        if (strcasecmp(e->maps[i].from, rule_field) == 0) m = &e->maps[i];
-    }
-    if (!m) {
-        if (grow((void **)&e->maps, &e->map_cap, e->map_count, sizeof *e->maps) < 0) goto oom;
-        m = &e->maps[e->map_count++];
-        memset(m, 0, sizeof *m);
-        if (!(m->from = hae_arena_strdup(&e->arena, rule_field))) goto oom;
-    }
-    const char **to = hae_arena_alloc(&e->arena, (m->count + 1) * sizeof *to);
-    if (!to) goto oom;
-    if (m->count) memcpy(to, m->to, m->count * sizeof *to);
-    if (!(to[m->count] = hae_arena_strdup(&e->arena, event_field))) goto oom;
+    field_map *m = mapping_for(e, rule_field);
+    const char **to = m ? hae_arena_alloc(&e->arena, (m->count + 1) * sizeof(void *)) : NULL;
+    if (!to) return hae_err_set(err, HAE_ENOMEM, "out of memory adding a field mapping");
+    if (m->count) memcpy(to, m->to, m->count * sizeof(void *));
+    to[m->count] = hae_arena_strdup(&e->arena, event_field);
+    if (!to[m->count]) return hae_err_set(err, HAE_ENOMEM, "out of memory adding a field mapping");
     m->to = to;
     m->count++;
     return HAE_OK;
-oom:
-    return hae_err_set(err, HAE_ENOMEM, "out of memory adding a field mapping");
 }
 
 void engine_map_field(const detect_engine *e, hae_arena *arena, const char *field,
@@ -158,7 +161,7 @@ int detect_engine_load_mapping(detect_engine *e, const char *path, hae_err *err)
     if (rc == HAE_OK && (!maps || maps->type != Y_MAP)) {
         rc = hae_err_set(err, HAE_EINVAL, "%s: expected a 'fieldmappings' map", path);
     }
-    for (size_t i = 0; rc == HAE_OK && i < maps->count; i++) {
+    for (size_t i = 0; rc == HAE_OK && maps && i < maps->count; i++) {
         const ypair *p = &maps->pairs[i];
         size_t total = p->value->type == Y_SEQ ? p->value->count : 1;
         for (size_t k = 0; rc == HAE_OK && k < total; k++) {
@@ -286,7 +289,7 @@ static int resolve_correlations(detect_engine *e, detect_report_fn report, void 
         corr_def *c = r->corr;
         const char *missing = NULL;
         if (c) {
-            c->rules = hae_arena_alloc(&e->arena, c->rule_count * sizeof *c->rules);
+            c->rules = hae_arena_alloc(&e->arena, c->rule_count * sizeof(void *));
             if (!c->rules) return hae_err_set(err, HAE_ENOMEM, "out of memory");
             for (size_t k = 0; k < c->rule_count && !missing; k++) {
                 c->rules[k] = find_rule(e, c->rule_refs[k]);

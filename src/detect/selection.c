@@ -128,9 +128,9 @@ typedef struct pattern_list {
 static int list_push(hae_arena *arena, pattern_list *l, pattern *p) {
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
-        pattern **grown = hae_arena_alloc(arena, cap * sizeof *grown);
+        pattern **grown = hae_arena_alloc(arena, cap * sizeof(void *));
         if (!grown) return HAE_ENOMEM;
-        if (l->count) memcpy(grown, l->items, l->count * sizeof *grown);
+        if (l->count) memcpy(grown, l->items, l->count * sizeof(void *));
         l->items = grown;
         l->cap = cap;
     }
@@ -334,7 +334,7 @@ static int build_map(detect_engine *e, const ynode *map, expr **out, bool *unsup
     if (!x) return HAE_ENOMEM;
     memset(x, 0, sizeof *x);
     x->kind = EXPR_AND;
-    x->kids = hae_arena_alloc(&e->arena, (map->count + 1) * sizeof *x->kids);
+    x->kids = hae_arena_alloc(&e->arena, (map->count + 1) * sizeof(void *));
     if (!x->kids) return HAE_ENOMEM;
     for (size_t i = 0; i < map->count; i++) {
         const ypair *p = &map->pairs[i];
@@ -353,7 +353,7 @@ static int build_list(detect_engine *e, const ynode *seq, expr **out, bool *unsu
     if (!x) return HAE_ENOMEM;
     memset(x, 0, sizeof *x);
     x->kind = EXPR_OR;
-    x->kids = hae_arena_alloc(&e->arena, (seq->count + 1) * sizeof *x->kids);
+    x->kids = hae_arena_alloc(&e->arena, (seq->count + 1) * sizeof(void *));
     if (!x->kids) return HAE_ENOMEM;
     bool has_keywords = false;
     for (size_t i = 0; i < seq->count; i++) {
@@ -371,7 +371,7 @@ static int build_list(detect_engine *e, const ynode *seq, expr **out, bool *unsu
         ynode *words = hae_arena_alloc(&e->arena, sizeof *words);
         if (!words) return HAE_ENOMEM;
         *words = *seq;
-        words->items = hae_arena_alloc(&e->arena, seq->count * sizeof *words->items);
+        words->items = hae_arena_alloc(&e->arena, seq->count * sizeof(void *));
         if (!words->items) return HAE_ENOMEM;
         words->count = 0;
         for (size_t i = 0; i < seq->count; i++) {
@@ -401,7 +401,7 @@ static int parse_conditions(detect_engine *e, rule *r, const ynode *cond, const 
     if (!any) return HAE_ENOMEM;
     memset(any, 0, sizeof *any);
     any->kind = EXPR_OR;
-    any->kids = hae_arena_alloc(&e->arena, n * sizeof *any->kids);
+    any->kids = hae_arena_alloc(&e->arena, n * sizeof(void *));
     if (!any->kids) return HAE_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const ynode *c = cond->type == Y_SEQ ? cond->items[i] : cond;

@@ -75,7 +75,7 @@ static ynode *convert_seq(hae_arena *arena, struct fy_node *n, int depth, int pa
     if (!y) return NULL;
     int count = fy_node_sequence_item_count(n);
     if (count > 0) {
-        y->items = hae_arena_alloc(arena, (size_t)count * sizeof *y->items);
+        y->items = hae_arena_alloc(arena, (size_t)count * sizeof(void *));
         if (!y->items) return NULL;
     }
     void *iter = NULL;

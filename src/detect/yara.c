@@ -94,8 +94,10 @@ int detect_yara_new(detect_yara **out, const char *const *paths, size_t path_cou
         return rc;
     }
     const YR_RULE *rule;
-    yr_rules_foreach(y->rules, rule) {
-        y->rule_count++;
+    if (y->rules) {
+        yr_rules_foreach(y->rules, rule) {
+            y->rule_count++;
+        }
     }
     *out = y;
     return HAE_OK;
