@@ -15,13 +15,25 @@
 
 #include "detect/detect_int.h"
 
+/* Patterns of one field, while building and once compiled. Plain
+ * literals (equals, startswith, endswith, contains) go to Hyperscan's
+ * literal compiler, which builds large sets far faster than regexes; the
+ * anchoring is checked from the match end offset. */
+typedef struct pattern_set {
+    hs_database_t *db;
+    char **exprs;
+    unsigned *ids, *flags;
+    size_t *lens;
+    size_t count, cap;
+    bool literal;
+} pattern_set;
+
 typedef struct field_db {
     char *name;            /* lower-case; "" for the keyword database */
-    hs_database_t *db;
-    char **exprs;          /* while building */
-    unsigned *ids, *flags;
-    size_t count, cap;
+    pattern_set sets[2];   /* [0] regex, [1] literal */
 } field_db;
+
+enum { SHAPE_ANY, SHAPE_EQUALS, SHAPE_PREFIX, SHAPE_SUFFIX };
 
 struct prefilter {
     detect_engine *engine;
@@ -37,6 +49,8 @@ struct prefilter {
     size_t always_count;
     uint32_t *candidates;
     size_t candidate_count;
+    uint8_t *shape;        /* per pattern: how a literal match must sit */
+    uint32_t *lit_len;
 };
 
 static uint64_t hash_name(const char *s, size_t len) {
@@ -121,43 +135,74 @@ static char *glob_to_regex(const pattern *pat) {
     return re.data;
 }
 
-static int db_add(field_db *d, const char *expr_text, unsigned id, unsigned flags) {
+static int set_add(pattern_set *d, const char *text, size_t len, unsigned id, unsigned flags) {
     if (d->count == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
-        char **e = realloc(d->exprs, cap * sizeof *e);
+        char **e = realloc(d->exprs, cap * sizeof(void *));
         if (e) d->exprs = e;
         unsigned *i = realloc(d->ids, cap * sizeof *i);
         if (i) d->ids = i;
         unsigned *f = realloc(d->flags, cap * sizeof *f);
         if (f) d->flags = f;
-        if (!e || !i || !f) return HAE_ENOMEM;
+        size_t *l = realloc(d->lens, cap * sizeof *l);
+        if (l) d->lens = l;
+        if (!e || !i || !f || !l) return HAE_ENOMEM;
         d->cap = cap;
     }
-    d->exprs[d->count] = strdup(expr_text);
+    d->exprs[d->count] = malloc(len + 1);
     if (!d->exprs[d->count]) return HAE_ENOMEM;
+    memcpy(d->exprs[d->count], text, len);
+    d->exprs[d->count][len] = '\0';
+    d->lens[d->count] = len;
     d->ids[d->count] = id;
     d->flags[d->count] = flags;
     d->count++;
     return HAE_OK;
 }
 
+/* The literal of an equals/startswith/endswith/contains glob, or NULL. */
+static const glob_token *literal_shape(const pattern *pat, uint8_t *shape) {
+    const glob_token *t = pat->tokens;
+    size_t n = pat->token_count;
+    bool lead = n && t[0].kind == GLOB_STAR, trail = n > 1 && t[n - 1].kind == GLOB_STAR;
+    size_t lits = n - lead - trail;
+    if (lits != 1 || t[lead].kind != GLOB_LIT) return NULL;
+    *shape = lead && trail ? SHAPE_ANY : lead ? SHAPE_SUFFIX : trail ? SHAPE_PREFIX : SHAPE_EQUALS;
+    return &t[lead];
+}
+
+static int add_pattern(prefilter *p, field_db *d, const pattern *pat, const glob_token *lit,
+                       const char *re) {
+    unsigned caseless = pat->cased ? 0 : HS_FLAG_CASELESS;
+    if (lit) {
+        /* anchored literals need every occurrence to check the position */
+        unsigned single = p->shape[pat->global_id] == SHAPE_ANY ? HS_FLAG_SINGLEMATCH : 0;
+        return set_add(&d->sets[1], lit->bytes, lit->len, pat->global_id, caseless | single);
+    }
+    return set_add(&d->sets[0], re, strlen(re), pat->global_id,
+                   HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL | caseless);
+}
+
 static int register_leaf(prefilter *p, const leaf *l) {
     for (size_t i = 0; i < l->pattern_count; i++) {
         pattern *pat = l->patterns[i];
         if (pat->kind != PAT_GLOB || pat->hs_id != -1) continue; /* direct, or done */
-        char *re = glob_to_regex(pat);
-        if (!re) {
+        uint8_t shape = SHAPE_ANY;
+        const glob_token *lit = literal_shape(pat, &shape);
+        char *re = lit ? NULL : glob_to_regex(pat);
+        if (!lit && !re) {
             pat->hs_id = -2; /* direct for good */
             continue;
         }
-        unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL | (pat->cased ? 0 : HS_FLAG_CASELESS);
+        p->shape[pat->global_id] = shape;
+        p->lit_len[pat->global_id] = lit ? (uint32_t)lit->len : 0;
         int rc = HAE_OK;
         if (!l->field) {
-            rc = db_add(&p->dbs[0], re, pat->global_id, flags);
+            rc = add_pattern(p, &p->dbs[0], pat, lit, re);
         } else {
             for (size_t n = 0; n < l->name_count && rc == HAE_OK; n++) {
                 field_db *d = get_db(p, l->names[n]);
-                rc = d ? db_add(d, re, pat->global_id, flags) : HAE_ENOMEM;
+                rc = d ? add_pattern(p, d, pat, lit, re) : HAE_ENOMEM;
             }
         }
         free(re);
@@ -176,21 +221,23 @@ static int register_expr(prefilter *p, const expr *x) {
     return HAE_OK;
 }
 
-/* Compiles one database; a pattern Hyperscan rejects goes back to direct
+/* Compiles one set; a pattern Hyperscan rejects goes back to direct
  * evaluation and the rest are compiled again. */
-static int compile_db(prefilter *p, field_db *d, hae_err *err) {
+static int compile_set(prefilter *p, const char *name, pattern_set *d, hae_err *err) {
     while (d->count) {
         hs_compile_error_t *cerr = NULL;
-        if (hs_compile_multi((const char *const *)d->exprs, d->flags, d->ids, (unsigned)d->count,
-                             HS_MODE_BLOCK, NULL, &d->db, &cerr) == HS_SUCCESS) {
-            break;
-        }
+        hs_error_t rc = d->literal
+            ? hs_compile_lit_multi((const char *const *)d->exprs, d->flags, d->ids, d->lens,
+                                   (unsigned)d->count, HS_MODE_BLOCK, NULL, &d->db, &cerr)
+            : hs_compile_multi((const char *const *)d->exprs, d->flags, d->ids,
+                               (unsigned)d->count, HS_MODE_BLOCK, NULL, &d->db, &cerr);
+        if (rc == HS_SUCCESS) break;
         int bad = cerr ? cerr->expression : -1;
-        hae_log(HAE_LOG_DEBUG, "detect: hyperscan rejected '%s': %s",
-                bad >= 0 ? d->exprs[bad] : "?", cerr ? cerr->message : "?");
+        hae_log(HAE_LOG_DEBUG, "detect: hyperscan rejected a pattern of '%s': %s", name,
+                cerr ? cerr->message : "?");
         hs_free_compile_error(cerr);
         if (bad < 0 || (size_t)bad >= d->count) {
-            return hae_err_set(err, HAE_ENOTSUP, "hyperscan cannot compile the '%s' database", d->name);
+            return hae_err_set(err, HAE_ENOTSUP, "hyperscan cannot compile the '%s' database", name);
         }
         p->engine->patterns[d->ids[bad]]->hs_id = -1;
         free(d->exprs[bad]);
@@ -198,11 +245,23 @@ static int compile_db(prefilter *p, field_db *d, hae_err *err) {
         d->exprs[bad] = d->exprs[d->count];
         d->ids[bad] = d->ids[d->count];
         d->flags[bad] = d->flags[d->count];
+        d->lens[bad] = d->lens[d->count];
     }
     if (d->db && hs_alloc_scratch(d->db, &p->scratch) != HS_SUCCESS) {
-        return hae_err_set(err, HAE_ENOMEM, "hyperscan scratch for '%s'", d->name);
+        return hae_err_set(err, HAE_ENOMEM, "hyperscan scratch for '%s'", name);
     }
     return HAE_OK;
+}
+
+static void set_release_build(pattern_set *d) {
+    for (size_t k = 0; d->exprs && k < d->count; k++) free(d->exprs[k]);
+    free(d->exprs);
+    free(d->ids);
+    free(d->flags);
+    free(d->lens);
+    d->exprs = NULL;
+    d->ids = d->flags = NULL;
+    d->lens = NULL;
 }
 
 static int build_table(prefilter *p) {
@@ -223,8 +282,11 @@ static int build_table(prefilter *p) {
 static int finish(prefilter *p, hae_err *err) {
     detect_engine *e = p->engine;
     for (size_t i = 0; i < p->db_count; i++) {
-        int rc = compile_db(p, &p->dbs[i], err);
-        if (rc < 0) return rc;
+        for (int k = 0; k < 2; k++) {
+            p->dbs[i].sets[k].literal = k == 1;
+            int rc = compile_set(p, p->dbs[i].name, &p->dbs[i].sets[k], err);
+            if (rc < 0) return rc;
+        }
     }
     for (size_t i = 0; i < e->pattern_count; i++) {
         if (e->patterns[i]->hs_id == -2) e->patterns[i]->hs_id = -1;
@@ -242,13 +304,8 @@ static int finish(prefilter *p, hae_err *err) {
         if (r->is_always) p->always[p->always_count++] = (uint32_t)i;
     }
     for (size_t i = 0; i < p->db_count; i++) {
-        field_db *d = &p->dbs[i];
-        for (size_t k = 0; k < d->count; k++) free(d->exprs[k]);
-        free(d->exprs);
-        free(d->ids);
-        free(d->flags);
-        d->exprs = NULL;
-        d->ids = d->flags = NULL;
+        set_release_build(&p->dbs[i].sets[0]);
+        set_release_build(&p->dbs[i].sets[1]);
     }
     return HAE_OK;
 }
@@ -258,11 +315,14 @@ int prefilter_build(detect_engine *e, prefilter **out, hae_err *err) {
     if (!p) return hae_err_set(err, HAE_ENOMEM, "out of memory building the prefilter");
     p->engine = e;
     int rc = HAE_OK;
-    if (!get_db(p, "")) rc = HAE_ENOMEM; /* dbs[0]: keywords, searched in every field */
+    p->shape = calloc(e->pattern_count + 1, 1);
+    p->lit_len = calloc(e->pattern_count + 1, sizeof *p->lit_len);
+    if (!p->shape || !p->lit_len) rc = HAE_ENOMEM;
+    if (rc == HAE_OK && !get_db(p, "")) rc = HAE_ENOMEM; /* dbs[0]: keywords, in every field */
     for (size_t i = 0; rc == HAE_OK && i < e->rule_count; i++) {
         if (!e->rules[i]->corr) rc = register_expr(p, e->rules[i]->condition);
     }
-    p->keywords = &p->dbs[0]; /* get_db may have moved the array */
+    if (rc == HAE_OK) p->keywords = &p->dbs[0]; /* get_db may have moved the array */
     if (rc < 0) rc = hae_err_set(err, rc, "out of memory building the prefilter");
     if (rc == HAE_OK) rc = finish(p, err);
     if (rc < 0) {
@@ -277,11 +337,10 @@ void prefilter_free(prefilter *p) {
     if (!p) return;
     for (size_t i = 0; i < p->db_count; i++) {
         field_db *d = &p->dbs[i];
-        for (size_t k = 0; d->exprs && k < d->count; k++) free(d->exprs[k]);
-        free(d->exprs);
-        free(d->ids);
-        free(d->flags);
-        hs_free_database(d->db);
+        for (int k = 0; k < 2; k++) {
+            set_release_build(&d->sets[k]);
+            hs_free_database(d->sets[k].db);
+        }
         free(d->name);
     }
     hs_free_scratch(p->scratch);
@@ -291,22 +350,37 @@ void prefilter_free(prefilter *p) {
     free(p->fired);
     free(p->always);
     free(p->candidates);
+    free(p->shape);
+    free(p->lit_len);
     free(p);
 }
 
 typedef struct scan_ctx {
     prefilter *p;
     uint32_t epoch;
+    unsigned long long value_len;
 } scan_ctx;
 
 static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                     unsigned int flags, void *ctx) {
     (void)from;
-    (void)to;
     (void)flags;
     scan_ctx *s = ctx;
     prefilter *p = s->p;
     if (p->hits[id]) return 0;
+    switch (p->shape[id]) {
+    case SHAPE_EQUALS:
+        if (to != s->value_len || p->lit_len[id] != s->value_len) return 0;
+        break;
+    case SHAPE_PREFIX:
+        if (to != p->lit_len[id]) return 0;
+        break;
+    case SHAPE_SUFFIX:
+        if (to != s->value_len) return 0;
+        break;
+    default:
+        break;
+    }
     p->hits[id] = 1;
     p->fired[p->fired_count++] = id;
     const rule *r = p->engine->patterns[id]->owner;
@@ -341,8 +415,10 @@ int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t *
         const hae_field *f = &ev->fields[i];
         if (f->type == HAE_VAL_NULL || f->value_len > UINT32_MAX) continue;
         const field_db *d = find_db(p, f->name);
-        const hs_database_t *dbs[2] = {d ? d->db : NULL, p->keywords->db};
-        for (int k = 0; k < 2; k++) {
+        const hs_database_t *dbs[4] = {d ? d->sets[0].db : NULL, d ? d->sets[1].db : NULL,
+                                       p->keywords->sets[0].db, p->keywords->sets[1].db};
+        s.value_len = f->value_len;
+        for (int k = 0; k < 4; k++) {
             if (!dbs[k]) continue;
             if (hs_scan(dbs[k], f->value, (unsigned)f->value_len, 0, p->scratch, on_match, &s) !=
                 HS_SUCCESS) {
