@@ -2,6 +2,7 @@
  * Validation scores; it rejects only what cannot be the identifier at all
  * (a card failing Luhn, an RRN born on 31 February). */
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -422,19 +423,35 @@ static const label_word label_words[] = {
     {"은행", K(SCOPE_BANK_ACCOUNT)},
 };
 
-static bool has_word_ci(const char *s, size_t len, const char *word) {
-    size_t wl = strlen(word);
-    if (wl > len) return false;
-    for (size_t i = 0; i + wl <= len; i++) {
-        if (strncasecmp(s + i, word, wl) == 0) return true;
+/* Label words indexed by their first (lower-cased) byte, so the search
+ * costs one table lookup per byte of context: labels are looked up for
+ * every candidate, decoys included. */
+static unsigned char label_first[256];           /* 1 + index of the first word, 0 none */
+static unsigned char label_next[sizeof label_words / sizeof label_words[0]];
+static unsigned char label_len[sizeof label_words / sizeof label_words[0]];
+static pthread_once_t label_once = PTHREAD_ONCE_INIT;
+
+static void label_index_build(void) {
+    size_t n = sizeof label_words / sizeof label_words[0];
+    for (size_t i = n; i-- > 0;) {
+        unsigned char c = (unsigned char)label_words[i].word[0];
+        label_len[i] = (unsigned char)strlen(label_words[i].word);
+        label_next[i] = label_first[c];
+        label_first[c] = (unsigned char)(i + 1);
     }
-    return false;
 }
 
 uint32_t scope_label_kinds(const char *s, size_t len) {
+    pthread_once(&label_once, label_index_build);
     uint32_t kinds = 0;
-    for (size_t i = 0; i < sizeof label_words / sizeof label_words[0]; i++) {
-        if (has_word_ci(s, len, label_words[i].word)) kinds |= label_words[i].kinds;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        for (unsigned w = label_first[c]; w; w = label_next[w - 1]) {
+            size_t wl = label_len[w - 1];
+            if (wl <= len - i && strncasecmp(s + i, label_words[w - 1].word, wl) == 0)
+                kinds |= label_words[w - 1].kinds;
+        }
     }
     /* "account" also appears in "account_id" of any system; an e-mail label
      * beside it ("account_email") names the mail, not a bank. */

@@ -9,36 +9,36 @@
 
 #define DB "(?:^|[^0-9])"          /* digit boundary before */
 #define AB "(?:^|[^0-9A-Za-z])"    /* alphanumeric boundary before */
-#define SOM HS_FLAG_SOM_LEFTMOST
+#define K(k) (1u << (k))
 
+/* No pattern asks for its start of match: Hyperscan's SOM tracking costs
+ * three times the scan. The C side finds the start by walking back from
+ * the end over the candidate's alphabet (scan.c). */
 const scope_pattern scope_patterns[] = {
-    /* YYMMDD-SXXXXXX, hyphen optional */
-    {DB "\\d{6}-?\\d{7}", SCOPE_RRN, SCOPE_BOUND_DIGIT, SOM},
-    /* cards: 4-4-4-(1..7) with optional space or hyphen; Amex/Diners 4-6-5/4 */
-    {DB "\\d{4}[ -]?\\d{4}[ -]?\\d{4}[ -]?\\d{1,7}", SCOPE_CARD, SCOPE_BOUND_DIGIT, SOM},
-    {DB "3\\d{3}[ -]?\\d{6}[ -]?\\d{4,5}", SCOPE_CARD, SCOPE_BOUND_DIGIT, SOM},
-    /* IMEI: 15 digits or AA-BBBBBB-CCCCCC-D; IMEISV 16 digits */
-    {DB "\\d{15}", SCOPE_IMEI, SCOPE_BOUND_DIGIT, SOM},
-    {DB "\\d{2}[- ]\\d{6}[- ]\\d{6}[- ]\\d", SCOPE_IMEI, SCOPE_BOUND_DIGIT, SOM},
-    {DB "\\d{16}", SCOPE_IMEISV, SCOPE_BOUND_DIGIT, SOM},
-    {DB "\\d{2}[- ]\\d{6}[- ]\\d{6}[- ]\\d{2}", SCOPE_IMEISV, SCOPE_BOUND_DIGIT, SOM},
-    /* IMSI: MCC 2xx-7xx, 15 digits */
-    {DB "[2-7]\\d{14}", SCOPE_IMSI, SCOPE_BOUND_DIGIT, SOM},
-    /* ICCID: 89 + 17-18 digits */
-    {DB "89\\d{17,18}", SCOPE_ICCID, SCOPE_BOUND_DIGIT, SOM},
-    /* Korean phones: national and +82 forms */
-    {DB "0(?:1[016789]|2|[3-6][1-5]|70)[-. )]{0,2}\\d{3,4}[-. ]?\\d{4}", SCOPE_PHONE,
-     SCOPE_BOUND_DIGIT, SOM},
+    /* a plain run of 10-20 digits: the length decides which kinds to try */
+    {DB "\\d{10,20}", K(SCOPE_RRN) | K(SCOPE_CARD) | K(SCOPE_IMEI) | K(SCOPE_IMEISV) |
+     K(SCOPE_IMSI) | K(SCOPE_ICCID) | K(SCOPE_PHONE) | K(SCOPE_BANK_ACCOUNT), SCOPE_BOUND_DIGIT},
+    /* YYMMDD-SXXXXXX */
+    {DB "\\d{6}-\\d{7}", K(SCOPE_RRN), SCOPE_BOUND_DIGIT},
+    /* cards with separators: 4-4-4-(1..7); Amex/Diners 4-6-5/4 */
+    {DB "\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7}", K(SCOPE_CARD), SCOPE_BOUND_DIGIT},
+    {DB "3\\d{3}[ -]\\d{6}[ -]\\d{4,5}", K(SCOPE_CARD), SCOPE_BOUND_DIGIT},
+    /* IMEI AA-BBBBBB-CCCCCC-D and IMEISV ...-SV */
+    {DB "\\d{2}[- ]\\d{6}[- ]\\d{6}[- ]\\d{1,2}", K(SCOPE_IMEI) | K(SCOPE_IMEISV), SCOPE_BOUND_DIGIT},
+    /* Korean phones with separators, and +82 forms */
+    {DB "0(?:1[016789]|2|[3-6][1-5]|70)[-. )]{1,2}\\d{3,4}[-. ]?\\d{4}", K(SCOPE_PHONE),
+     SCOPE_BOUND_DIGIT},
+    {DB "0(?:1[016789]|2|[3-6][1-5]|70)\\d{3,4}[-. ]\\d{4}", K(SCOPE_PHONE), SCOPE_BOUND_DIGIT},
     {DB "\\+82[- ]?(?:\\(0\\))?0?(?:1[016789]|2|[3-6][1-5]|70)[-. ]?\\d{3,4}[-. ]?\\d{4}",
-     SCOPE_PHONE, SCOPE_BOUND_DIGIT, SOM},
+     K(SCOPE_PHONE), SCOPE_BOUND_DIGIT},
     /* e-mail: a trigger only; C extends it both ways to the whole address */
-    {"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\\.[A-Za-z0-9]", SCOPE_EMAIL, SCOPE_BOUND_EMAIL, 0},
+    {"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\\.[A-Za-z0-9]", K(SCOPE_EMAIL), SCOPE_BOUND_EMAIL},
     /* Korean passports: M12345678 and M123A4567 */
-    {AB "[MSRODG]\\d{3}[0-9A-Z]\\d{4}", SCOPE_PASSPORT, SCOPE_BOUND_ALNUM, SOM},
-    /* bank accounts (kept only when labelled) */
-    {DB "\\d{2,6}-\\d{2,6}-\\d{2,7}(?:-\\d{1,3})?", SCOPE_BANK_ACCOUNT, SCOPE_BOUND_DIGIT, SOM},
-    {DB "\\d{10,14}", SCOPE_BANK_ACCOUNT, SCOPE_BOUND_DIGIT, SOM},
+    {AB "[MSRODG]\\d{3}[0-9A-Z]\\d{4}", K(SCOPE_PASSPORT), SCOPE_BOUND_ALNUM},
+    /* bank accounts with hyphens (kept only when labelled) */
+    {DB "\\d{2,6}-\\d{2,6}-\\d{2,7}(?:-\\d{1,3})?", K(SCOPE_BANK_ACCOUNT), SCOPE_BOUND_DIGIT},
 };
+#undef K
 const size_t scope_pattern_count = sizeof scope_patterns / sizeof scope_patterns[0];
 
 int scope_db_compile(hs_database_t **db, hae_err *err) {
@@ -54,7 +54,7 @@ int scope_db_compile(hs_database_t **db, hae_err *err) {
     }
     for (size_t i = 0; i < scope_pattern_count; i++) {
         exprs[i] = scope_patterns[i].regex;
-        flags[i] = scope_patterns[i].flags;
+        flags[i] = 0;
         ids[i] = (unsigned)i;
     }
     /* SQL dumps: the schema names the columns of INSERTs that do not */

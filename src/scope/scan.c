@@ -144,12 +144,19 @@ static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Explicit boundaries: no candidate inside a longer run of digits, counting
  * "12-" or "-34" glued on with a hyphen as part of the run. */
-static bool digit_bounded(const char *b, size_t len, size_t s, size_t e) {
+static bool left_bounded(const char *b, size_t s) {
     if (s > 0 && is_digit(b[s - 1])) return false;
-    if (s > 1 && b[s - 1] == '-' && is_digit(b[s - 2])) return false;
+    return !(s > 1 && b[s - 1] == '-' && is_digit(b[s - 2]));
+}
+
+static bool right_bounded(const char *b, size_t len, size_t e) {
     if (e < len && is_digit(b[e])) return false;
-    if (e + 1 < len && b[e] == '-' && is_digit(b[e + 1])) return false;
-    return true;
+    return !(e + 1 < len && b[e] == '-' && is_digit(b[e + 1]));
+}
+
+/* What a numeric candidate can be made of, walking back from its end. */
+static bool is_number_char(char c) {
+    return is_digit(c) || c == '-' || c == ' ' || c == '.' || c == '(' || c == ')' || c == '+';
 }
 
 static int on_create_table(scope_worker *w, size_t to) {
@@ -159,28 +166,9 @@ static int on_create_table(scope_worker *w, size_t to) {
     return scope_tables_learn(&w->doc->tables, w->buf + start, len) < 0 ? 1 : 0;
 }
 
-static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
-                    void *ctx) {
-    (void)flags;
-    scope_worker *w = ctx;
-    if (id == SCOPE_PATTERN_CREATE_TABLE) return on_create_table(w, (size_t)to);
-    const scope_pattern *p = &scope_patterns[id];
+/* A validated candidate: its record, column, labels and confidence. */
+static int consider(scope_worker *w, const scope_verdict *v, size_t s, size_t e) {
     const char *b = w->buf;
-    size_t s = (size_t)from, e = (size_t)to;
-    if (p->bound == SCOPE_BOUND_EMAIL) {
-        if (!email_span(w, e, &s, &e)) return 0;
-    } else if (p->bound == SCOPE_BOUND_ALNUM) {
-        if (s < e && !isalnum((unsigned char)b[s])) s++;
-        if ((s > 0 && isalnum((unsigned char)b[s - 1])) || (e < w->len && isalnum((unsigned char)b[e])))
-            return 0;
-    } else {
-        if (s < e && !is_digit(b[s]) && b[s] != '+') s++; /* the boundary byte the regex took */
-        if (!digit_bounded(b, w->len, s, e)) return 0;
-    }
-    if (s < w->accept_from || s >= w->accept_to) return 0;
-    scope_verdict v;
-    scope_validate(p->kind, b + s, e - s, &v);
-    if (!v.is_valid) return 0;
     scope_place place;
     scope_locate(&w->doc->loc, b, w->len, s, &place);
     uint32_t labels = place.column_labels;
@@ -189,18 +177,71 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
         size_t lb = s - line > SCOPE_LABEL_LOOKBACK ? s - SCOPE_LABEL_LOOKBACK : line;
         labels = scope_label_kinds(b + lb, s - lb);
     }
-    float conf = scope_label_adjust(v.kind, v.confidence, labels);
-    if (conf < w->scanner->opt.min_confidence) return 0;
+    float conf = scope_label_adjust(v->kind, v->confidence, labels);
+    if (conf < w->scanner->opt.min_confidence) return HAE_OK;
     if (w->has_record && place.record != w->record) {
-        w->error = emit_record(w);
-        if (w->error < 0) return 1;
+        int rc = emit_record(w);
+        if (rc < 0) return rc;
     }
     w->has_record = true;
     w->record = (size_t)place.record;
-    scope_cand c = {.start = s, .end = e, .kind = v.kind, .confidence = conf,
-                    .column = place.column, .column_len = place.column_len, .norm_len = v.norm_len};
-    memcpy(c.norm, v.norm, v.norm_len + 1);
-    w->error = add_cand(w, &c);
+    scope_cand c = {.start = s, .end = e, .kind = v->kind, .confidence = conf,
+                    .column = place.column, .column_len = place.column_len, .norm_len = v->norm_len};
+    memcpy(c.norm, v->norm, v->norm_len + 1);
+    return add_cand(w, &c);
+}
+
+/* A numeric match ends at e. Its start is one of the bounded positions a
+ * short walk back finds; each kind the pattern stands for takes the
+ * leftmost start that validates. */
+static int on_number(scope_worker *w, uint32_t kinds, size_t e) {
+    const char *b = w->buf;
+    if (!right_bounded(b, w->len, e)) return HAE_OK;
+    size_t floor = e > 26 ? e - 26 : 0, p = e;
+    while (p > floor && is_number_char(b[p - 1])) p--;
+    for (unsigned k = 0; k < SCOPE_KIND_COUNT; k++) {
+        if (!(kinds & (1u << k))) continue;
+        for (size_t q = p; q + 1 < e; q++) {
+            if (!(is_digit(b[q]) || b[q] == '+') || !left_bounded(b, q)) continue;
+            scope_verdict v;
+            scope_validate((scope_kind)k, b + q, e - q, &v);
+            if (!v.is_valid) continue;
+            if (q >= w->accept_from && q < w->accept_to) {
+                int rc = consider(w, &v, q, e);
+                if (rc < 0) return rc;
+            }
+            break;
+        }
+    }
+    return HAE_OK;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                    void *ctx) {
+    (void)flags;
+    (void)from; /* no start of match is tracked: see patterns.c */
+    scope_worker *w = ctx;
+    if (id == SCOPE_PATTERN_CREATE_TABLE) return on_create_table(w, (size_t)to);
+    const scope_pattern *p = &scope_patterns[id];
+    const char *b = w->buf;
+    size_t e = (size_t)to, s;
+    if (p->bound == SCOPE_BOUND_DIGIT) {
+        w->error = on_number(w, p->kinds, e);
+        return w->error < 0 ? 1 : 0;
+    }
+    scope_kind kind = p->bound == SCOPE_BOUND_EMAIL ? SCOPE_EMAIL : SCOPE_PASSPORT;
+    if (p->bound == SCOPE_BOUND_EMAIL) {
+        if (!email_span(w, e, &s, &e)) return 0;
+    } else {
+        s = e - 9; /* passports are 9 characters */
+        if ((s > 0 && isalnum((unsigned char)b[s - 1])) || (e < w->len && isalnum((unsigned char)b[e])))
+            return 0;
+    }
+    if (s < w->accept_from || s >= w->accept_to) return 0;
+    scope_verdict v;
+    scope_validate(kind, b + s, e - s, &v);
+    if (!v.is_valid) return 0;
+    w->error = consider(w, &v, s, e);
     return w->error < 0 ? 1 : 0;
 }
 

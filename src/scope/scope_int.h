@@ -25,9 +25,8 @@ float scope_label_adjust(scope_kind kind, float confidence, uint32_t labels);
 typedef enum { SCOPE_BOUND_DIGIT, SCOPE_BOUND_ALNUM, SCOPE_BOUND_EMAIL } scope_bound;
 typedef struct scope_pattern {
     const char *regex;
-    scope_kind kind;
+    uint32_t kinds;  /* (1u << kind) for each kind a match may be */
     scope_bound bound;
-    unsigned flags;
 } scope_pattern;
 extern const scope_pattern scope_patterns[];
 extern const size_t scope_pattern_count;
