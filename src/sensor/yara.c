@@ -6,6 +6,7 @@
  * here under a mutex: libyara's own count is not thread-safe. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -166,10 +167,10 @@ int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t 
         }
     }
     yr_compiler_destroy(compiler);
-    if (rc < 0) {
+    if (rc != HAE_OK || !s) {
         free(s);
         library_release();
-        return rc;
+        return rc != HAE_OK ? rc : HAE_ENOMEM;
     }
     compact_rules(s);
     s->timeout_seconds = DEFAULT_TIMEOUT_SECONDS;
@@ -219,8 +220,9 @@ static int add_match(hae_event *ev, const YR_STRING *string, const YR_MATCH *mat
     char hex[2 * PREVIEW_BYTES + 1] = "";
     int n = match->data_length < PREVIEW_BYTES ? match->data_length : PREVIEW_BYTES;
     for (int i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", match->data[i]);
-    return hae_event_add_printf(ev, "YaraMatches", "%s@0x%llx len=%d hex=%s%s",
-                                string->identifier, (unsigned long long)(match->base + match->offset),
+    uint64_t at = (uint64_t)match->base + (uint64_t)match->offset;
+    return hae_event_add_printf(ev, "YaraMatches", "%s@0x%" PRIx64 " len=%d hex=%s%s",
+                                string->identifier, at,
                                 match->match_length, hex,
                                 match->match_length > PREVIEW_BYTES ? "..." : "");
 }
