@@ -123,8 +123,25 @@ static void discard_diag(struct fy_diag *diag, void *user, const char *buf, size
     (void)len;
 }
 
+/* YAML 1.2 section 5.1: a stream holds printable characters only (C0
+ * controls other than tab, LF and CR are not allowed). Rejecting them here
+ * also keeps libfyaml away from inputs on which it leaks or loops. */
+static int check_printable(const char *name, const char *text, size_t len, hae_err *err) {
+    int line = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n') line++;
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            return hae_err_set(err, HAE_EINVAL, "%s:%d: invalid YAML: control character 0x%02x",
+                               name, line, c);
+        }
+    }
+    return HAE_OK;
+}
+
 int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, size_t len,
                          ydoc **docs, size_t *count, hae_err *err) {
+    if (check_printable(name, text, len, err) < 0) return HAE_EINVAL;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
