@@ -22,7 +22,7 @@ struct scope_people {
     pthread_mutex_t lock;
     person_node *nodes;
     size_t count, cap;
-    uint32_t *slots;     /* open addressing: node index + 1, 0 empty */
+    uint64_t *slots;     /* open addressing: hash high 32 bits << 32 | node index + 1 */
     size_t slot_cap;
     hae_buf values;
 };
@@ -66,12 +66,13 @@ static uint64_t identifier_hash(uint8_t kind, const char *s, size_t len) {
 
 static int slots_grow(scope_people *p) {
     size_t cap = p->slot_cap * 2;
-    uint32_t *slots = calloc(cap, sizeof *slots);
+    uint64_t *slots = calloc(cap, sizeof *slots);
     if (!slots) return HAE_ENOMEM;
     for (size_t i = 0; i < p->count; i++) {
-        size_t at = p->nodes[i].hash & (cap - 1);
+        uint64_t h = p->nodes[i].hash;
+        size_t at = h & (cap - 1);
         while (slots[at]) at = (at + 1) & (cap - 1);
-        slots[at] = (uint32_t)i + 1;
+        slots[at] = (h >> 32) << 32 | (uint64_t)(i + 1);
     }
     free(p->slots);
     p->slots = slots;
@@ -90,8 +91,11 @@ static long node_find_or_add(scope_people *p, uint8_t kind, const char *s, size_
     uint64_t h = identifier_hash(kind, s, len);
     size_t at = h & (p->slot_cap - 1);
     while (p->slots[at]) {
-        person_node *n = &p->nodes[p->slots[at] - 1];
-        if (n->hash == h && node_equals(p, n, kind, s, len)) return (long)(p->slots[at] - 1);
+        uint64_t slot = p->slots[at];
+        if (slot >> 32 == h >> 32) {
+            size_t idx = (size_t)(slot & 0xffffffffu) - 1;
+            if (p->nodes[idx].hash == h && node_equals(p, &p->nodes[idx], kind, s, len)) return (long)idx;
+        }
         at = (at + 1) & (p->slot_cap - 1);
     }
     if (p->count >= UINT32_MAX - 1) return HAE_ELIMIT;
@@ -109,7 +113,7 @@ static long node_find_or_add(scope_people *p, uint8_t kind, const char *s, size_
     size_t idx = p->count++;
     p->nodes[idx] = (person_node){.hash = h, .value = value, .parent = (uint32_t)idx,
                                   .kind = kind, .kinds = (uint16_t)(1u << kind)};
-    p->slots[at] = (uint32_t)idx + 1;
+    p->slots[at] = (h >> 32) << 32 | (uint64_t)(idx + 1);
     if (p->count * 2 > p->slot_cap && slots_grow(p) < 0) return HAE_ENOMEM;
     return (long)idx;
 }

@@ -191,6 +191,14 @@ static int consider(scope_worker *w, const scope_verdict *v, size_t s, size_t e)
     return add_cand(w, &c);
 }
 
+/* How many digits each kind has (a +82 phone has one more than national). */
+static const unsigned char kind_digits[SCOPE_KIND_COUNT][2] = {
+    [SCOPE_RRN] = {13, 13},   [SCOPE_FRN] = {13, 13},   [SCOPE_CARD] = {13, 19},
+    [SCOPE_IMEI] = {15, 15},  [SCOPE_IMEISV] = {16, 16}, [SCOPE_IMSI] = {15, 15},
+    [SCOPE_ICCID] = {19, 20}, [SCOPE_PHONE] = {9, 13},  [SCOPE_EMAIL] = {0, 255},
+    [SCOPE_PASSPORT] = {0, 255}, [SCOPE_BANK_ACCOUNT] = {10, 14},
+};
+
 /* A numeric match ends at e. Its start is one of the bounded positions a
  * short walk back finds; each kind the pattern stands for takes the
  * leftmost start that validates. */
@@ -199,10 +207,18 @@ static int on_number(scope_worker *w, uint32_t kinds, size_t e) {
     if (!right_bounded(b, w->len, e)) return HAE_OK;
     size_t floor = e > 26 ? e - 26 : 0, p = e;
     while (p > floor && is_number_char(b[p - 1])) p--;
+    /* digits from each position to the end, to try only kinds of that length */
+    unsigned char digits_from[32] = {0};
+    for (size_t q = e, n = 0; q-- > p;) {
+        n += is_digit(b[q]) ? 1 : 0;
+        digits_from[q - p] = (unsigned char)n;
+    }
     for (unsigned k = 0; k < SCOPE_KIND_COUNT; k++) {
         if (!(kinds & (1u << k))) continue;
         for (size_t q = p; q + 1 < e; q++) {
             if (!(is_digit(b[q]) || b[q] == '+') || !left_bounded(b, q)) continue;
+            unsigned n = digits_from[q - p];
+            if (n < kind_digits[k][0] || n > kind_digits[k][1]) continue;
             scope_verdict v;
             scope_validate((scope_kind)k, b + q, e - q, &v);
             if (!v.is_valid) continue;
