@@ -17,7 +17,7 @@ static int gunzip(const char *in, size_t len, size_t max, hae_buf *out, hae_err 
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
         return hae_err_set(err, HAE_ENOMEM, "cannot start zlib");
     }
-    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.next_in = (Bytef *)in; /* zlib does not write through next_in */
     zs.avail_in = (uInt)len;
     int rc = HAE_OK;
     for (;;) {

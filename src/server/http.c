@@ -199,7 +199,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return respond(conn, ctx, url, method, h->s);
 }
 
-static void on_log(void *cls, const char *fmt, va_list ap) {
+HAE_PRINTF(2, 0) static void on_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
@@ -211,6 +211,7 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
 /* "HOST:PORT" or "[V6]:PORT" into an address. */
 static int listen_parse(const char *listen, struct sockaddr_storage *addr, char *host,
                         size_t host_size, hae_err *err) {
+    memset(addr, 0, sizeof *addr);
     const char *colon = strrchr(listen, ':');
     if (!colon || colon == listen) {
         return hae_err_set(err, HAE_EINVAL, "listen address '%s': expected HOST:PORT", listen);
@@ -237,7 +238,7 @@ static int daemon_start(server_http *h, const char *cert_pem, const char *key_pe
                         hae_err *err) {
     server *s = h->s;
     struct sockaddr_storage addr;
-    char host[256];
+    char host[256] = "";
     int rc = listen_parse(s->cfg.listen, &addr, host, sizeof host, err);
     if (rc < 0) return rc;
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |

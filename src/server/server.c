@@ -81,7 +81,11 @@ int server_core_open(const server_config *cfg, bool with_worker, server **out, h
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->idle, NULL);
     s->data_dir = strdup(cfg->data_dir);
-    int rc = s->data_dir ? HAE_OK : hae_err_set(err, HAE_ENOMEM, "out of memory");
+    int rc = HAE_OK;
+    if (!s->data_dir) {
+        rc = HAE_ENOMEM;
+        hae_err_set(err, rc, "out of memory");
+    }
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->st, err);
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->worker_st, err);
     if (rc == HAE_OK) rc = rules_load(s, err);
@@ -137,7 +141,7 @@ static int admin_token_prepare(server *s, hae_err *err) {
 int server_start(const server_config *cfg, server **out, hae_err *err) {
     server *s = NULL;
     int rc = server_core_open(cfg, true, &s, err);
-    if (rc < 0) return rc;
+    if (rc < 0 || !s) return rc < 0 ? rc : HAE_ENOMEM;
     char *cert = NULL, *key = NULL;
     rc = server_tls_load(s->data_dir, s->cfg.cert_file, s->cfg.key_file, &cert, &key, s->pin, err);
     if (rc == HAE_OK) rc = admin_token_prepare(s, err);

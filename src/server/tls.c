@@ -89,7 +89,7 @@ static int add_san(X509 *cert, hae_err *err) {
 }
 
 static int cert_generate(char **cert_pem, char **key_pem, hae_err *err) {
-    int rc = hae_err_set(err, HAE_EIO, "OpenSSL could not make the certificate");
+    int rc = HAE_EIO;
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *cert = X509_new();
     BIO *cert_bio = BIO_new(BIO_s_mem()), *key_bio = BIO_new(BIO_s_mem());
@@ -110,8 +110,10 @@ static int cert_generate(char **cert_pem, char **key_pem, hae_err *err) {
         PEM_write_bio_PrivateKey(key_bio, key, NULL, NULL, 0, NULL, NULL)) {
         *cert_pem = bio_text(cert_bio);
         *key_pem = bio_text(key_bio);
-        rc = *cert_pem && *key_pem ? HAE_OK : hae_err_set(err, HAE_ENOMEM, "out of memory");
+        rc = *cert_pem && *key_pem ? HAE_OK : HAE_ENOMEM;
+        if (rc == HAE_ENOMEM) hae_err_set(err, rc, "out of memory");
     }
+    if (rc == HAE_EIO) hae_err_set(err, rc, "OpenSSL could not make the certificate");
     BN_free(bn);
     BIO_free(cert_bio);
     BIO_free(key_bio);

@@ -63,10 +63,13 @@ void store_sql_rollback(store *s) {
 }
 
 void store_sql_text(sqlite3_stmt *stmt, int col, char *out, size_t size) {
+    if (size == 0) return;
     const unsigned char *text = sqlite3_column_text(stmt, col);
-    size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
+    out[0] = '\0';
+    if (!text) return;
+    size_t len = (size_t)sqlite3_column_bytes(stmt, col);
     if (len >= size) len = size - 1;
-    if (len) memcpy(out, text, len);
+    memcpy(out, text, len);
     out[len] = '\0';
 }
 
@@ -107,8 +110,8 @@ static int schema_migrate(store *s, hae_err *err) {
                  "INSERT INTO schema_migrations(version, applied_ns) VALUES (%zu, %lld)", i + 1,
                  (long long)hae_time_now_ns());
         if ((rc = store_sql_begin(s, err)) < 0) return rc;
-        if ((rc = store_sql_exec(s, store_migrations[i], err)) < 0 ||
-            (rc = store_sql_exec(s, record, err)) < 0) {
+        if (store_sql_exec(s, store_migrations[i], err) < 0 ||
+            store_sql_exec(s, record, err) < 0) {
             store_sql_rollback(s);
             return hae_err_prefix(err, "schema migration %zu", i + 1);
         }
