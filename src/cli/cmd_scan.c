@@ -226,7 +226,8 @@ static int parse_args(int argc, char **argv, scan_args *a) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (a->format && strcmp(a->format, "table") && strcmp(a->format, "jsonl") && strcmp(a->format, "csv"))
+    if (a->format && strcmp(a->format, "table") != 0 && strcmp(a->format, "jsonl") != 0 &&
+        strcmp(a->format, "csv") != 0)
         return cli_fail("scan", CLI_EXIT_USAGE, "--format wants table, jsonl or csv");
     if (a->format && strcmp(a->format, "csv") == 0) a->opt.out_format = SCOPE_OUT_CSV;
     return CLI_EXIT_OK;

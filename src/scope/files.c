@@ -77,7 +77,7 @@ static int run_push_item(scan_run *run, file_plan *f, uint64_t start, uint64_t e
 static file_plan *run_add_file(scan_run *run, const char *path) {
     if (run->file_count == run->file_cap) {
         size_t cap = run->file_cap ? run->file_cap * 2 : 64;
-        file_plan **files = realloc(run->files, cap * sizeof *files);
+        file_plan **files = realloc(run->files, cap * sizeof(file_plan *));
         if (!files) return NULL;
         run->files = files;
         run->file_cap = cap;

@@ -24,8 +24,9 @@ int scope_identifier_hash(const uint8_t *salt, size_t salt_len, scope_kind kind,
     const char *name = scope_kind_name(kind);
     size_t nl = strlen(name);
     if (len > SCOPE_NORM_MAX) return HAE_EINVAL;
-    memcpy(msg, name, nl);
-    msg[nl] = ':';
+    /* "kind:norm", not a C string: HMAC takes the length */
+    int head = snprintf(msg, sizeof msg, "%s:", name);
+    if (head != (int)nl + 1) return HAE_EINVAL;
     memcpy(msg + nl + 1, norm, len);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;

@@ -290,8 +290,9 @@ static long cp949_read(scope_source *s, char *buf, size_t cap, hae_err *err) {
         if (rc == (size_t)-1 && errno == EILSEQ) {
             /* a byte CP949 does not know: keep going with U+FFFD */
             if (out_left >= 3) {
-                memcpy(outp, "\xef\xbf\xbd", 3);
-                outp += 3;
+                static const char replacement[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
+                memcpy(outp, replacement, sizeof replacement);
+                outp += sizeof replacement;
                 inp++;
                 in_left--;
             }
@@ -316,7 +317,7 @@ int scope_source_cp949(scope_source **out, scope_source *inner, hae_err *err) {
     cp949_source *c = calloc(1, sizeof *c);
     if (!c) return hae_err_set(err, HAE_ENOMEM, "out of memory");
     c->cd = iconv_open("UTF-8", "CP949");
-    if (c->cd == (iconv_t)-1) {
+    if (c->cd == (iconv_t)-1) { // NOLINT(performance-no-int-to-ptr): iconv's documented error value
         free(c);
         return hae_err_errno(err, errno, "iconv cannot convert CP949");
     }
