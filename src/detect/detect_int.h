@@ -196,7 +196,9 @@ struct detect_engine {
     correlator *correlator;
     pcre2_match_data *re_match;
     hae_buf scratch;              /* lower-cased values of the current event */
-    size_t *lower_off;            /* field i's lower-cased value at scratch.data + off */
+    size_t *lower_off;            /* field i's lower-cased value at scratch.data + off;
+                                     SIZE_MAX until match_lower folds it */
+    const hae_event *lower_event; /* the event match_prepare was given */
     size_t lower_cap;
     uint32_t *seen;               /* per rule: epoch it was last a candidate */
     uint32_t epoch;
@@ -232,8 +234,8 @@ int condition_parse(hae_arena *arena, const char *text, const search_ident *iden
                     size_t ident_count, expr **out, hae_err *err);
 
 /* match.c */
-int match_prepare(detect_engine *e, const hae_event *ev); /* lower-cases values once */
-const char *match_lower(const detect_engine *e, size_t field_index);
+int match_prepare(detect_engine *e, const hae_event *ev); /* before match_lower */
+const char *match_lower(detect_engine *e, size_t field_index); /* folded on first use */
 bool match_expr(detect_engine *e, const expr *x, const hae_event *ev, const uint8_t *hits);
 bool match_logsource(const rule *r, const hae_event *ev);
 bool match_can_fire_without_prefilter(const expr *x);

@@ -5,13 +5,17 @@
  * Field names compare case-insensitively; a field may repeat (JSON arrays)
  * and a condition holds when any of its values matches. A JSON null value
  * counts as absent for everything but `null` (Sigma "Special Field Values"). */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "detect/detect_int.h"
 
+/* Lower-cased copies are made on first use: most events are answered by
+ * the prefilter alone, and folding every value of every event cost more
+ * than the scans (bench/detect-throughput). The scratch buffer is reserved
+ * for all values up front, so a pointer handed out stays valid while
+ * another field is folded. */
 int match_prepare(detect_engine *e, const hae_event *ev) {
     if (ev->field_count > e->lower_cap) {
         size_t cap = ev->field_count * 2;
@@ -20,22 +24,29 @@ int match_prepare(detect_engine *e, const hae_event *ev) {
         e->lower_off = grown;
         e->lower_cap = cap;
     }
-    hae_buf_reset(&e->scratch);
+    size_t total = 0;
     for (size_t i = 0; i < ev->field_count; i++) {
-        const hae_field *f = &ev->fields[i];
-        if (hae_buf_reserve(&e->scratch, f->value_len + 1) < 0) return HAE_ENOMEM;
-        e->lower_off[i] = e->scratch.len;
-        char *dst = e->scratch.data + e->scratch.len;
-        for (size_t k = 0; k < f->value_len; k++) {
-            dst[k] = (char)tolower((unsigned char)f->value[k]);
-        }
-        dst[f->value_len] = '\0';
-        e->scratch.len += f->value_len + 1;
+        total += ev->fields[i].value_len + 1;
+        e->lower_off[i] = SIZE_MAX;
     }
+    hae_buf_reset(&e->scratch);
+    if (hae_buf_reserve(&e->scratch, total + 1) < 0) return HAE_ENOMEM;
+    e->lower_event = ev;
     return HAE_OK;
 }
 
-const char *match_lower(const detect_engine *e, size_t field_index) {
+const char *match_lower(detect_engine *e, size_t field_index) {
+    if (e->lower_off[field_index] == SIZE_MAX) {
+        const hae_field *f = &e->lower_event->fields[field_index];
+        char *dst = e->scratch.data + e->scratch.len; /* reserved by match_prepare */
+        for (size_t k = 0; k < f->value_len; k++) {
+            unsigned char c = (unsigned char)f->value[k];
+            dst[k] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c); /* ASCII, as Sigma */
+        }
+        dst[f->value_len] = '\0';
+        e->lower_off[field_index] = e->scratch.len;
+        e->scratch.len += f->value_len + 1;
+    }
     return e->scratch.data + e->lower_off[field_index];
 }
 

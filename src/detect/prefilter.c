@@ -51,6 +51,10 @@ struct prefilter {
     size_t candidate_count;
     uint8_t *shape;        /* per pattern: how a literal match must sit */
     uint32_t *lit_len;
+    hae_buf values;        /* every value of the event, for the keyword literals */
+    size_t *value_start;   /* field k's value at values.data + value_start[k] ... */
+    size_t *value_end;     /* ... up to value_end[k] (exclusive) */
+    size_t value_cap;
 };
 
 static uint64_t hash_name(const char *s, size_t len) {
@@ -175,8 +179,12 @@ static int add_pattern(prefilter *p, field_db *d, const pattern *pat, const glob
                        const char *re) {
     unsigned caseless = pat->cased ? 0 : HS_FLAG_CASELESS;
     if (lit) {
-        /* anchored literals need every occurrence to check the position */
-        unsigned single = p->shape[pat->global_id] == SHAPE_ANY ? HS_FLAG_SINGLEMATCH : 0;
+        /* Anchored literals need every occurrence to check the position;
+         * keyword literals are scanned over all values at once, where a
+         * first occurrence may straddle two values and a later one not. */
+        bool is_keyword = d->name[0] == '\0';
+        unsigned single =
+            p->shape[pat->global_id] == SHAPE_ANY && !is_keyword ? HS_FLAG_SINGLEMATCH : 0;
         return set_add(&d->sets[1], lit->bytes, lit->len, pat->global_id, caseless | single);
     }
     return set_add(&d->sets[0], re, strlen(re), pat->global_id,
@@ -352,6 +360,9 @@ void prefilter_free(prefilter *p) {
     free(p->candidates);
     free(p->shape);
     free(p->lit_len);
+    hae_buf_free(&p->values);
+    free(p->value_start);
+    free(p->value_end);
     free(p);
 }
 
@@ -359,7 +370,33 @@ typedef struct scan_ctx {
     prefilter *p;
     uint32_t epoch;
     unsigned long long value_len;
+    size_t value_count;    /* values joined in p->values */
 } scan_ctx;
+
+static void record_hit(scan_ctx *s, unsigned int id) {
+    prefilter *p = s->p;
+    p->hits[id] = 1;
+    p->fired[p->fired_count++] = id;
+    const rule *r = p->engine->patterns[id]->owner;
+    if (r && p->engine->seen[r->index] != s->epoch) {
+        p->engine->seen[r->index] = s->epoch;
+        p->candidates[p->candidate_count++] = r->index;
+    }
+}
+
+/* Whether a literal match ending at `to` sits as its shape requires in a
+ * value [start, end) (offsets in the same buffer). */
+static bool shape_holds(const prefilter *p, unsigned int id, unsigned long long start,
+                        unsigned long long end, unsigned long long to) {
+    unsigned long long from = to - p->lit_len[id];
+    if (to < p->lit_len[id] || from < start || to > end) return false;
+    switch (p->shape[id]) {
+    case SHAPE_EQUALS: return from == start && to == end;
+    case SHAPE_PREFIX: return from == start;
+    case SHAPE_SUFFIX: return to == end;
+    default: return true;
+    }
+}
 
 static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                     unsigned int flags, void *ctx) {
@@ -368,25 +405,30 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     scan_ctx *s = ctx;
     prefilter *p = s->p;
     if (p->hits[id]) return 0;
-    switch (p->shape[id]) {
-    case SHAPE_EQUALS:
-        if (to != s->value_len || p->lit_len[id] != s->value_len) return 0;
-        break;
-    case SHAPE_PREFIX:
-        if (to != p->lit_len[id]) return 0;
-        break;
-    case SHAPE_SUFFIX:
-        if (to != s->value_len) return 0;
-        break;
-    default:
-        break;
+    if (p->shape[id] != SHAPE_ANY && !shape_holds(p, id, 0, s->value_len, to)) return 0;
+    record_hit(s, id);
+    return 0;
+}
+
+/* Keyword literals over all values joined: the match must lie within one
+ * value (Sigma keywords match values, not the text between them). */
+static int on_keyword_match(unsigned int id, unsigned long long from, unsigned long long to,
+                            unsigned int flags, void *ctx) {
+    (void)from;
+    (void)flags;
+    scan_ctx *s = ctx;
+    prefilter *p = s->p;
+    if (p->hits[id] || to < p->lit_len[id]) return 0;
+    /* the value holding the match's first byte: last k with start <= from */
+    unsigned long long first = to - p->lit_len[id];
+    size_t lo = 0, hi = s->value_count;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (p->value_start[mid] <= first) lo = mid;
+        else hi = mid;
     }
-    p->hits[id] = 1;
-    p->fired[p->fired_count++] = id;
-    const rule *r = p->engine->patterns[id]->owner;
-    if (r && p->engine->seen[r->index] != s->epoch) {
-        p->engine->seen[r->index] = s->epoch;
-        p->candidates[p->candidate_count++] = r->index;
+    if (s->value_count && shape_holds(p, id, p->value_start[lo], p->value_end[lo], to)) {
+        record_hit(s, id);
     }
     return 0;
 }
@@ -394,6 +436,47 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
 static int compare_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return (x > y) - (x < y);
+}
+
+/* Lays every value end to end (one separator byte between them, so that
+ * offsets tell values apart) for the single keyword-literal scan. */
+static int join_values(prefilter *p, const hae_event *ev, size_t *count) {
+    if (ev->field_count > p->value_cap) {
+        size_t cap = ev->field_count * 2;
+        size_t *starts = realloc(p->value_start, cap * sizeof *starts);
+        if (starts) p->value_start = starts;
+        size_t *ends = realloc(p->value_end, cap * sizeof *ends);
+        if (ends) p->value_end = ends;
+        if (!starts || !ends) return HAE_ENOMEM;
+        p->value_cap = cap;
+    }
+    hae_buf_reset(&p->values);
+    size_t n = 0;
+    for (size_t i = 0; i < ev->field_count; i++) {
+        const hae_field *f = &ev->fields[i];
+        if (f->type == HAE_VAL_NULL) continue;
+        p->value_start[n] = p->values.len;
+        if (hae_buf_append(&p->values, f->value, f->value_len) < 0 ||
+            hae_buf_append_char(&p->values, '\n') < 0) {
+            return HAE_ENOMEM;
+        }
+        p->value_end[n++] = p->values.len - 1;
+    }
+    *count = n;
+    return HAE_OK;
+}
+
+static void sort_candidates(uint32_t *c, size_t n) {
+    if (n > 64) {
+        qsort(c, n, sizeof *c, compare_u32);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* few and mostly in order already */
+        uint32_t v = c[i];
+        size_t k = i;
+        for (; k > 0 && c[k - 1] > v; k--) c[k] = c[k - 1];
+        c[k] = v;
+    }
 }
 
 int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t **candidates,
@@ -411,14 +494,15 @@ int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t *
         e->seen[p->always[i]] = s.epoch;
         p->candidates[p->candidate_count++] = p->always[i];
     }
+    /* per field: its own databases and the keyword regexes */
     for (size_t i = 0; i < ev->field_count; i++) {
         const hae_field *f = &ev->fields[i];
         if (f->type == HAE_VAL_NULL || f->value_len > UINT32_MAX) continue;
         const field_db *d = find_db(p, f->name);
-        const hs_database_t *dbs[4] = {d ? d->sets[0].db : NULL, d ? d->sets[1].db : NULL,
-                                       p->keywords->sets[0].db, p->keywords->sets[1].db};
+        const hs_database_t *dbs[3] = {d ? d->sets[0].db : NULL, d ? d->sets[1].db : NULL,
+                                       p->keywords->sets[0].db};
         s.value_len = f->value_len;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 3; k++) {
             if (!dbs[k]) continue;
             if (hs_scan(dbs[k], f->value, (unsigned)f->value_len, 0, p->scratch, on_match, &s) !=
                 HS_SUCCESS) {
@@ -426,8 +510,19 @@ int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t *
             }
         }
     }
+    /* keyword literals: one scan over all values instead of one per field */
+    if (p->keywords->sets[1].db) {
+        if (join_values(p, ev, &s.value_count) < 0) {
+            return hae_err_set(err, HAE_ENOMEM, "out of memory scanning keywords");
+        }
+        if (p->values.len <= UINT32_MAX &&
+            hs_scan(p->keywords->sets[1].db, p->values.data, (unsigned)p->values.len, 0,
+                    p->scratch, on_keyword_match, &s) != HS_SUCCESS) {
+            return hae_err_set(err, HAE_EIO, "hyperscan scan failed on keywords");
+        }
+    }
     /* evaluate in load order, as the direct path does */
-    qsort(p->candidates, p->candidate_count, sizeof *p->candidates, compare_u32);
+    sort_candidates(p->candidates, p->candidate_count);
     *hits = p->hits;
     *candidates = p->candidates;
     *candidate_count = p->candidate_count;

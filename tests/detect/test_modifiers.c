@@ -249,6 +249,19 @@ static void test_keywords_search_every_field(void **state) {
     assert_int_equal(hits_of(all, "{\"M\":\"Set-OabVirtualDirectory\"}"), 0);
 }
 
+/* The prefilter scans keyword literals once over all values laid end to
+ * end: a keyword must still lie within one value, however the values sit. */
+static void test_keywords_never_straddle_two_values(void **state) {
+    (void)state;
+    /* "clear\nlog" holds the byte that separates values in the joined scan */
+    const char *r = RULE("  keywords:\n    - \"clear\\nlog\"\n    - 'evil'\n  condition: keywords\n");
+    assert_int_equal(hits_of(r, "{\"A\":\"event-clear\",\"B\":\"log\"}"), 0);
+    assert_int_equal(hits_of(r, "{\"A\":\"ev\",\"B\":\"il\"}"), 0);
+    assert_int_equal(hits_of(r, "{\"A\":\"ev\",\"B\":\"il\",\"C\":\"so evil\"}"), 1);
+    assert_int_equal(hits_of(r, "{\"A\":\"x\",\"B\":\"clear\\nlog\"}"), 1);
+    assert_int_equal(hits_of(r, "{\"A\":[\"ev\",\"il\"],\"B\":null,\"C\":\"EVIL\"}"), 1);
+}
+
 static void test_time_part_modifiers(void **state) {
     (void)state;
     const char *r = RULE("  night:\n    AuthTime|hour|gte: 22\n  condition: night\n");
@@ -297,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_neq_needs_the_field_and_a_different_value),
         cmocka_unit_test(test_null_and_empty_values),
         cmocka_unit_test(test_keywords_search_every_field),
+        cmocka_unit_test(test_keywords_never_straddle_two_values),
         cmocka_unit_test(test_time_part_modifiers),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
