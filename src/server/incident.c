@@ -53,7 +53,7 @@ int server_incident_update(store *st, const char *id, const char *state, const c
     if (moment && *moment && !store_moment_is_known(moment)) {
         return hae_err_set(err, HAE_EINVAL,
                            "unknown moment '%s' (suspected, confirmed, classified_major,"
-                           " materiality_determined)",
+                           " materiality_determined, aware)",
                            moment);
     }
     store_incident in;
@@ -137,6 +137,7 @@ int server_json_incident(hae_buf *out, const store_incident *in) {
     if (rc == HAE_OK) rc = json_time(out, "confirmed", in->confirmed_ns);
     if (rc == HAE_OK) rc = json_time(out, "classified_major", in->classified_major_ns);
     if (rc == HAE_OK) rc = json_time(out, "materiality_determined", in->materiality_determined_ns);
+    if (rc == HAE_OK) rc = json_time(out, "aware", in->aware_ns);
     return rc == HAE_OK ? hae_buf_append_str(out, "}}") : rc;
 }
 

@@ -23,7 +23,7 @@
 
 #include "core/core.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_HASH_LEN 32   /* SHA-256 of a secret: tokens are never stored in clear */
 #define STORE_KEY_LEN 32    /* Ed25519 public key */
 
@@ -145,6 +145,7 @@ typedef struct store_incident {
     int64_t confirmed_ns;
     int64_t classified_major_ns;
     int64_t materiality_determined_ns;
+    int64_t aware_ns;        /* the organisation became aware (GDPR art. 33, NIS2 art. 23) */
 } store_incident;
 
 typedef struct store_transition {
@@ -191,7 +192,7 @@ int store_incident_transitions(store *s, const char *incident_id, store_transiti
                                void *ctx, hae_err *err);
 
 /* Moments a transition may record (t->moment): suspected, confirmed,
- * classified_major, materiality_determined. The first recording counts;
+ * classified_major, materiality_determined, aware. The first recording counts;
  * later ones are kept in the history only. */
 bool store_moment_is_known(const char *moment);
 
@@ -205,5 +206,73 @@ int store_incident_transition(store *s, store_transition *t, hae_err *err);
  * and records a transition (same state) on the target saying who and why. */
 int store_alert_move(store *s, const char *alert_id, const char *incident_id, const char *who,
                      const char *why, int64_t now_ns, hae_err *err);
+
+/* ---- incident attributes (set by analysts; the regulatory clocks read them) */
+
+/* Appends name = value to the incident's attribute history (the latest
+ * value of a name counts). Names and values are the caller's policy.
+ * HAE_ENOENT for an unknown incident. */
+int store_incident_attr_set(store *s, const char *incident_id, const char *name,
+                            const char *value, const char *who, int64_t at_ns, hae_err *err);
+typedef int (*store_attr_fn)(void *ctx, const char *name, const char *value, int64_t at_ns,
+                             hae_err *err);
+/* The current value of each attribute, by name. */
+int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
+                         hae_err *err);
+
+/* ---- reports sent --------------------------------------------------------- */
+
+typedef struct store_report {
+    uint64_t seq;
+    char incident_id[HAE_ID_LEN];
+    char obligation[128];
+    char recipient[128];
+    char who[64];
+    char report_sha256[65];  /* hex SHA-256 of the report as sent */
+    int64_t at_ns;
+} store_report;
+
+/* Records a report as sent (r->seq filled; at_ns 0: now). HAE_ENOENT for an
+ * unknown incident. */
+int store_report_sent(store *s, store_report *r, hae_err *err);
+typedef int (*store_report_fn)(void *ctx, const store_report *r, hae_err *err);
+int store_incident_reports(store *s, const char *incident_id, store_report_fn fn, void *ctx,
+                           hae_err *err);
+
+/* An alert attached to a given incident (a->incident_id) rather than
+ * grouped: the clocks' overdue alerts. Stored once per incident and rule id;
+ * *is_new false when it was already there. Fills a->id. */
+int store_alert_raise_once(store *s, store_alert *a, int64_t now_ns, bool *is_new,
+                           hae_err *err);
+
+/* ---- the ledger outbox ------------------------------------------------- */
+
+/* Every alert, transition, attribute change and report sent enters the
+ * outbox in its own transaction (triggers); the ledger writer appends
+ * pending records to the Merkle log, then moves them to the index. */
+typedef struct store_ledger_record {
+    uint64_t seq;                 /* outbox order, or the leaf index once logged */
+    char kind[32];                /* alert, transition, incident_attribute, report_sent */
+    char ref[64];                 /* alert id, transition/attribute/report seq */
+    char incident_id[HAE_ID_LEN];
+    int64_t at_ns;
+    const char *meta;             /* JSON object of identifiers (string values) */
+    const char *body;             /* the record's canonical JSON; NULL once erased */
+} store_ledger_record;
+typedef int (*store_ledger_fn)(void *ctx, const store_ledger_record *r, hae_err *err);
+
+/* Up to limit pending records, oldest first. */
+int store_ledger_pending(store *s, size_t limit, store_ledger_fn fn, void *ctx, hae_err *err);
+int store_ledger_pending_count(store *s, uint64_t *count, hae_err *err);
+/* One transaction: the `count` oldest pending records become leaves
+ * first_index.. in order, and the cursor "ledger" becomes first_index +
+ * count. HAE_EINVAL when first_index is not the cursor. */
+int store_ledger_done(store *s, size_t count, uint64_t first_index, hae_err *err);
+/* The leaf index of a logged record; HAE_ENOENT while pending or unknown. */
+int store_ledger_index_of(store *s, const char *kind, const char *ref, uint64_t *index,
+                          hae_err *err);
+/* The logged records of an incident, in leaf order (r->seq is the index). */
+int store_ledger_incident(store *s, const char *incident_id, store_ledger_fn fn, void *ctx,
+                          hae_err *err);
 
 #endif

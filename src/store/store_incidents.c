@@ -7,7 +7,7 @@
 #include "store/store_sqlite.h"
 
 static const char *const moments[] = {"suspected", "confirmed", "classified_major",
-                                      "materiality_determined"};
+                                      "materiality_determined", "aware"};
 
 const char *store_sql_moment_column(const char *moment) {
     for (size_t i = 0; i < sizeof moments / sizeof moments[0]; i++) {
@@ -106,7 +106,7 @@ static int incident_create(store *s, store_alert *a, const char *state, const ch
     return store_sql_transition_insert(s, &t, err);
 }
 
-static int alert_insert(store *s, const store_alert *a, int64_t now_ns, hae_err *err) {
+int store_sql_alert_insert(store *s, const store_alert *a, int64_t now_ns, hae_err *err) {
     sqlite3_stmt *stmt = NULL;
     int rc = store_sql_prepare(s,
                                "INSERT INTO alerts(id, time_ns, rule_id, rule_title, level, family,"
@@ -163,7 +163,7 @@ int store_alerts_commit(store *s, store_alert *alerts, size_t count, int64_t win
             rc = incident_create(s, a, initial_state, who, now_ns, err);
             out->incidents_created++;
         }
-        if (rc == HAE_OK) rc = alert_insert(s, a, now_ns, err);
+        if (rc == HAE_OK) rc = store_sql_alert_insert(s, a, now_ns, err);
         out->alerts++;
     }
     if (rc == HAE_OK && cursor_name) rc = cursor_set(s, cursor_name, cursor_value, err);

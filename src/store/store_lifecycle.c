@@ -6,7 +6,8 @@
 
 #define INCIDENT_COLUMNS                                                                   \
     "id, state, host, family, title, detected_ns, created_ns, updated_ns, last_alert_ns," \
-    " alert_count, suspected_ns, confirmed_ns, classified_major_ns, materiality_determined_ns"
+    " alert_count, suspected_ns, confirmed_ns, classified_major_ns, materiality_determined_ns," \
+    " aware_ns"
 
 static void incident_row(sqlite3_stmt *stmt, store_incident *in) {
     memset(in, 0, sizeof *in);
@@ -24,6 +25,7 @@ static void incident_row(sqlite3_stmt *stmt, store_incident *in) {
     in->confirmed_ns = sqlite3_column_int64(stmt, 11);
     in->classified_major_ns = sqlite3_column_int64(stmt, 12);
     in->materiality_determined_ns = sqlite3_column_int64(stmt, 13);
+    in->aware_ns = sqlite3_column_int64(stmt, 14);
 }
 
 int store_incident_list(store *s, const char *state, store_incident_fn fn, void *ctx,

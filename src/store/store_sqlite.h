@@ -31,6 +31,8 @@ void store_sql_rollback(store *s);
 void store_sql_text(sqlite3_stmt *stmt, int col, char *out, size_t size);
 /* Appends t to the history (t->seq filled), inside the caller's transaction. */
 int store_sql_transition_insert(store *s, store_transition *t, hae_err *err);
+/* Inserts a (id and incident_id set) and counts it in its incident. */
+int store_sql_alert_insert(store *s, const store_alert *a, int64_t now_ns, hae_err *err);
 /* The fixed column prefix of a moment ("confirmed" -> confirmed_ns), NULL if unknown. */
 const char *store_sql_moment_column(const char *moment);
 bool store_sql_hash_equal(const uint8_t *a, const uint8_t *b, size_t len); /* constant time */
