@@ -92,6 +92,24 @@ int hae_time_parse(const char *s, size_t len, int64_t *ns, hae_err *err);
 #define HAE_ID_LEN 37
 int hae_id_new(char out[HAE_ID_LEN]);
 
+/* ---- files ----------------------------------------------------------- */
+
+/* Reads the whole file at path into out (appended; NUL-terminated). Works on
+ * /proc files, which report size 0. Errors name the path. */
+int hae_file_read_all(const char *path, hae_buf *out, hae_err *err);
+/* Writes data to path so that a crash leaves either the old file or the
+ * new one, never a mix: a temporary file beside it with the given mode,
+ * fsync, rename over path, fsync of the directory. */
+int hae_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                          hae_err *err);
+/* write(2) until done, retrying EINTR; 0 or -errno. */
+int hae_fd_write_all(int fd, const void *data, size_t len);
+
+/* Length of the valid UTF-8 sequence (RFC 3629) at s, or 0 when the bytes
+ * there are not one (overlongs, surrogates and > U+10FFFF are invalid). */
+size_t hae_utf8_sequence_length(const unsigned char *s, size_t avail);
+bool hae_utf8_is_valid(const char *s, size_t len);
+
 /* ---- host identity --------------------------------------------------- */
 
 const char *hae_host_name(void); /* cached hostname; "unknown" if none */

@@ -9,9 +9,8 @@ enum { JSON_MAX_DEPTH = 64 };
 
 /* ---- writing --------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629 section 4), or 0 when
- * the bytes there are not one: overlongs, surrogates, > U+10FFFF. */
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail) {
+/* RFC 3629 section 4: the well-formed byte sequences. */
+size_t hae_utf8_sequence_length(const unsigned char *s, size_t avail) {
     unsigned char c = s[0];
     if (c < 0x80) {
         return 1;
@@ -42,6 +41,16 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t avail) {
     return n;
 }
 
+bool hae_utf8_is_valid(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = hae_utf8_sequence_length(p + i, len - i);
+        if (n == 0) return false;
+        i += n;
+    }
+    return true;
+}
+
 int hae_json_append_string(hae_buf *out, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
@@ -53,7 +62,7 @@ int hae_json_append_string(hae_buf *out, const char *s, size_t len) {
     size_t run = 0; /* bytes copied verbatim in one append */
     for (size_t i = 0; i < len && rc == HAE_OK;) {
         unsigned char c = p[i];
-        size_t n = utf8_sequence_length(p + i, len - i);
+        size_t n = hae_utf8_sequence_length(p + i, len - i);
         bool verbatim = n > 1 || (n == 1 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f);
         if (verbatim) {
             run += n;

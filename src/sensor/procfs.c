@@ -19,28 +19,7 @@ const char *procfs_root(void) {
 static int read_proc_file(pid_t pid, const char *name, hae_buf *out, hae_err *err) {
     char path[128];
     snprintf(path, sizeof path, "%s/%d/%s", procfs_root(), (int)pid, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return hae_err_errno(err, errno, "%s", path);
-    }
-    int rc = HAE_OK;
-    for (;;) {
-        if ((rc = hae_buf_reserve(out, 4096)) < 0) {
-            hae_err_set(err, rc, "%s: out of memory", path);
-            break;
-        }
-        ssize_t n = read(fd, out->data + out->len, 4096);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            rc = hae_err_errno(err, errno, "%s", path);
-            break;
-        }
-        if (n == 0) break;
-        out->len += (size_t)n;
-        out->data[out->len] = '\0';
-    }
-    close(fd);
-    return rc;
+    return hae_file_read_all(path, out, err);
 }
 
 int procfs_read_file(pid_t pid, const char *name, hae_buf *out, hae_err *err) {

@@ -59,30 +59,8 @@ static int gunzip(const char *in, size_t len, size_t max, hae_buf *out, hae_err 
 static size_t utf8_invalid_at(const unsigned char *s, size_t len) {
     size_t i = 0;
     while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k < n; k++) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
-        }
+        size_t n = hae_utf8_sequence_length(s + i, len - i);
+        if (n == 0) return i;
         i += n;
     }
     return len;

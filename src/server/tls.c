@@ -43,32 +43,6 @@ static int read_file(const char *path, char **out, hae_err *err) {
     return HAE_OK;
 }
 
-/* Writes data to path atomically (temp file, fsync, rename) with mode. */
-static int write_file(const char *path, const char *data, size_t len, mode_t mode,
-                      hae_err *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return hae_err_errno(err, errno, "%s", tmp);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return hae_err_errno(err, e, "%s", tmp);
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return hae_err_errno(err, e, "%s", path);
-    }
-    return HAE_OK;
-}
-
 static char *bio_text(BIO *bio) {
     char *data = NULL;
     long len = BIO_get_mem_data(bio, &data);
@@ -153,8 +127,8 @@ static int self_signed(const char *data_dir, char **cert_pem, char **key_pem, ha
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return hae_err_errno(err, errno, "%s", dir);
     int rc = cert_generate(cert_pem, key_pem, err);
     /* The key first: a certificate on disk means its key is there too. */
-    if (rc == HAE_OK) rc = write_file(key_path, *key_pem, strlen(*key_pem), 0600, err);
-    if (rc == HAE_OK) rc = write_file(cert_path, *cert_pem, strlen(*cert_pem), 0644, err);
+    if (rc == HAE_OK) rc = hae_file_write_atomic(key_path, *key_pem, strlen(*key_pem), 0600, err);
+    if (rc == HAE_OK) rc = hae_file_write_atomic(cert_path, *cert_pem, strlen(*cert_pem), 0644, err);
     if (rc == HAE_OK) hae_log(HAE_LOG_INFO, "server: made a self-signed certificate in %s", dir);
     return rc;
 }
@@ -199,5 +173,5 @@ int server_secret_new(char *out, size_t out_size) {
 }
 
 int server_data_write_secret(const char *path, const char *secret, hae_err *err) {
-    return write_file(path, secret, strlen(secret), 0600, err);
+    return hae_file_write_atomic(path, secret, strlen(secret), 0600, err);
 }

@@ -68,7 +68,9 @@ static int group_setup(void **state) {
     sem_init(&W.release, 0, 0);
     server_config cfg = {.data_dir = W.data, .listen = "127.0.0.1:0", .rules_path = W.rules,
                          .max_body_bytes = MAX_BODY, .max_decoded_bytes = MAX_DECODED,
-                         .connection_timeout_s = 2, .request_timeout_s = 3,
+                         /* idle timeout above the request limit: only the
+                          * reaper can cut the slow loris at 3 s */
+                         .connection_timeout_s = 8, .request_timeout_s = 3,
                          .backlog_max_events = 1, .retry_after_s = 7,
                          .on_record = on_record, .record_ctx = &W};
     hae_err err = {0};
@@ -144,8 +146,8 @@ typedef struct batch_opts {
     bool tamper, raw;   /* change a byte after signing; send lines uncompressed */
 } batch_opts;
 
-static long send_batch(const test_agent *a, const char *lines, const batch_opts *o,
-                       http_reply *reply) {
+static long send_batch_once(const test_agent *a, const char *lines, const batch_opts *o,
+                            http_reply *reply) {
     /* The backlog bound is 1 event here: let detection catch up first,
      * except where the 429 test holds it back on purpose. */
     hae_err err = {0};
@@ -168,6 +170,19 @@ static long send_batch(const test_agent *a, const char *lines, const batch_opts 
     const char *headers[] = {ct, ce, h[0], h[1], h[2], h[3], NULL};
     long status = call("POST", "/api/v1/events", headers, gz.data, gz.len, reply);
     hae_buf_free(&gz);
+    return status;
+}
+
+/* As an agent does: a 429 is retried as a new batch once detection caught
+ * up (notifications may land just after the idle wait under load). The 429
+ * test holds detection on purpose and sees the first answer. */
+static long send_batch(const test_agent *a, const char *lines, const batch_opts *o,
+                       http_reply *reply) {
+    long status = send_batch_once(a, lines, o, reply);
+    for (int tries = 0; status == 429 && !W.gate && !(o && o->seq) && tries < 10; tries++) {
+        hae_buf_free(&reply->body);
+        status = send_batch_once(a, lines, o, reply);
+    }
     return status;
 }
 
@@ -422,8 +437,8 @@ static void test_slow_clients_are_cut_while_others_are_served(void **state) {
     close(loris);
     fprintf(stderr, "slow loris cut after %lld ms, idle connection after %lld more ms\n",
             (long long)loris_ms, (long long)idle_ms);
-    /* loris: request_timeout_s = 3 though never idle; idle: connection_timeout_s = 2
-     * (measured after the loris, so it may already be gone). */
+    /* loris: request_timeout_s = 3 though never idle; idle: connection_timeout_s = 8
+     * (measured after the loris, so ~5 s more). */
     assert_true(loris_ms >= 2500 && loris_ms <= 10000);
     assert_true(idle_ms >= 0 && idle_ms <= 10000);
     server_stats after;
