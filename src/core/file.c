@@ -65,10 +65,11 @@ static int fsync_parent(const char *path, hae_err *err) {
 int hae_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                           hae_err *err) {
     char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
         return hae_err_set(err, HAE_ENOMEM, "out of memory");
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    /* A unique name: two threads replacing the same file never share one. */
+    int fd = mkostemp(tmp, O_CLOEXEC);
     int rc = HAE_OK;
     if (fd < 0) {
         rc = hae_err_errno(err, errno, "%s", tmp);

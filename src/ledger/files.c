@@ -82,43 +82,9 @@ int ledger_fsync_dir(const char *dir, hae_err *err) {
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int ledger_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                              hae_err *err) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        return hae_err_set(err, HAE_EINVAL, "%s: path too long", path);
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
-    if (fd < 0) return hae_err_errno(err, errno, "%s", tmp);
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-        int saved = errno;
-        close(fd);
-        unlink(tmp);
-        return hae_err_errno(err, saved, "%s", tmp);
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        int saved = errno;
-        unlink(tmp);
-        return hae_err_errno(err, saved, "rename %s", path);
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    return ledger_fsync_dir(dirname(dir), err);
+    return hae_file_write_atomic(path, data, len, mode, err);
 }
 
 int ledger_mkdir_p(const char *path, hae_err *err) {

@@ -326,51 +326,9 @@ int fim_baseline_load(const char *path, fim_entries *out, hae_err *err) {
     return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Temp file beside the target, fsync, rename, fsync the directory: after a
- * crash the path holds either the old baseline or the new one, whole. */
+/* After a crash the path holds either the old baseline or the new one. */
 static int write_atomically(const char *path, const hae_buf *content, hae_err *err) {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        return hae_err_set(err, HAE_ENOMEM, "out of memory");
-    }
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int rc = hae_err_errno(err, errno, "%s: cannot create temporary baseline", tmp);
-        free(tmp);
-        return rc;
-    }
-    int rc = HAE_OK;
-    if (write_all(fd, content->data, content->len) != 0 || fsync(fd) != 0) {
-        rc = hae_err_errno(err, errno, "%s: cannot write baseline", tmp);
-    }
-    if (close(fd) != 0 && rc == HAE_OK) rc = hae_err_errno(err, errno, "%s: close", tmp);
-    if (rc == HAE_OK && rename(tmp, path) != 0) {
-        rc = hae_err_errno(err, errno, "%s: cannot rename into place", path);
-    }
-    if (rc < 0) {
-        (void)unlink(tmp);
-    } else {
-        char *dir_copy = strdup(path);
-        int dfd = dir_copy ? open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) rc = hae_err_errno(err, errno, "%s: fsync of directory", path);
-            close(dfd);
-        }
-        free(dir_copy);
-    }
-    free(tmp);
-    return rc;
+    return hae_file_write_atomic(path, content->data, content->len, 0600, err);
 }
 
 int fim_baseline_build(const fim_options *opt, const char *path, const hae_sink *sink,

@@ -139,23 +139,19 @@ static int emit_planted(const hae_sink *sink, const char *path, hae_err *err) {
     return rc;
 }
 
+/* NUL-separated paths, replaced atomically. */
 static int write_list(const char *list_path, const fim_canaries *c, hae_err *err) {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp", list_path) < 0) return hae_err_set(err, HAE_ENOMEM, "oom");
-    FILE *f = fopen(tmp, "wbe");
-    int rc = f ? HAE_OK : hae_err_errno(err, errno, "%s: cannot write canary list", tmp);
-    for (size_t i = 0; f && i < c->count; i++) {
-        fwrite(c->paths[i], 1, strlen(c->paths[i]) + 1, f);
+    hae_buf list = {0};
+    int rc = HAE_OK;
+    for (size_t i = 0; i < c->count && rc == HAE_OK; i++) {
+        rc = hae_buf_append(&list, c->paths[i], strlen(c->paths[i]) + 1);
     }
-    if (f && (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f))) {
-        rc = hae_err_errno(err, errno, "%s: cannot write canary list", tmp);
+    if (rc < 0) {
+        rc = hae_err_set(err, rc, "%s: out of memory", list_path);
+    } else {
+        rc = hae_file_write_atomic(list_path, list.data ? list.data : "", list.len, 0600, err);
     }
-    if (f && fclose(f) != 0 && rc == HAE_OK) rc = hae_err_errno(err, errno, "%s: close", tmp);
-    if (rc == HAE_OK && rename(tmp, list_path) != 0) {
-        rc = hae_err_errno(err, errno, "%s: cannot rename canary list", list_path);
-    }
-    if (rc < 0) (void)unlink(tmp);
-    free(tmp);
+    hae_buf_free(&list);
     return rc;
 }
 

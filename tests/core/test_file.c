@@ -25,12 +25,19 @@ static void test_atomic_write_replaces_with_mode_and_leaves_no_temp(void **state
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    char *tmp = NULL;
-    assert_true(asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) > 0);
-    assert_int_not_equal(access(tmp, F_OK), 0);
+    hae_buf listing = {0};
+    char *cmd = NULL;
+    assert_true(asprintf(&cmd, "ls -A %s", dir) > 0);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[256];
+    while (fgets(line, sizeof line, p)) hae_buf_append_str(&listing, line);
+    pclose(p);
+    assert_string_equal(listing.data, "state.json\n"); /* no temporary left */
+    hae_buf_free(&listing);
+    free(cmd);
     hae_buf_free(&got);
     fixture_rmtree(dir);
-    free(tmp);
     free(path);
     free(dir);
 }
