@@ -15,12 +15,14 @@ struct log_journal {
     sd_journal *journal;
 };
 
-int log_journal_open(log_journal **out, bool from_start, hae_err *err) {
+/* dir NULL: the local system journal; else the journal files in dir. */
+static int journal_open(log_journal **out, const char *dir, bool from_start, hae_err *err) {
     *out = NULL;
     log_journal *j = calloc(1, sizeof *j);
     if (!j) return hae_err_set(err, HAE_ENOMEM, "journal: out of memory");
-    int r = sd_journal_open(&j->journal, SD_JOURNAL_LOCAL_ONLY);
-    const char *step = "sd_journal_open";
+    int r = dir ? sd_journal_open_directory(&j->journal, dir, 0)
+                : sd_journal_open(&j->journal, SD_JOURNAL_LOCAL_ONLY);
+    const char *step = dir ? "sd_journal_open_directory" : "sd_journal_open";
     if (r >= 0) {
         /* After seek_tail, sd_journal_next() would return the last entry
          * again; stepping back once makes it return only new ones. */
@@ -33,15 +35,25 @@ int log_journal_open(log_journal **out, bool from_start, hae_err *err) {
         r = sd_journal_get_fd(j->journal); /* sets up inotify now, not on first wait */
     }
     if (r < 0) {
-        int rc = hae_err_errno(err, -r, "journal: %s", step);
+        int rc = hae_err_errno(err, -r, "journal%s%s: %s", dir ? " " : "", dir ? dir : "", step);
         log_journal_close(j);
         return rc;
     }
-    if (!sd_journal_has_runtime_files(j->journal) && !sd_journal_has_persistent_files(j->journal)) {
+    if (!dir && !sd_journal_has_runtime_files(j->journal) &&
+        !sd_journal_has_persistent_files(j->journal)) {
         hae_log(HAE_LOG_WARN, "journal: no journal files yet (is systemd-journald running?)");
     }
     *out = j;
     return HAE_OK;
+}
+
+int log_journal_open(log_journal **out, bool from_start, hae_err *err) {
+    return journal_open(out, NULL, from_start, err);
+}
+
+int log_journal_open_directory(log_journal **out, const char *dir, bool from_start,
+                               hae_err *err) {
+    return journal_open(out, dir, from_start, err);
 }
 
 int log_journal_fd(const log_journal *j) {
@@ -150,6 +162,12 @@ int log_journal_open(log_journal **out, bool from_start, hae_err *err) {
     (void)from_start;
     *out = NULL;
     return no_systemd(err);
+}
+
+int log_journal_open_directory(log_journal **out, const char *dir, bool from_start,
+                               hae_err *err) {
+    (void)dir;
+    return log_journal_open(out, from_start, err);
 }
 
 int log_journal_fd(const log_journal *j) {

@@ -128,6 +128,10 @@ void log_tail_close(log_tail *t);
 /* journald through libsystemd when built with it; HAE_ENOTSUP otherwise. */
 typedef struct log_journal log_journal;
 int log_journal_open(log_journal **out, bool from_start, hae_err *err);
+/* The journal files in dir: a journal collected from another host
+ * (/var/log/journal/<machine-id>), read like the live one. */
+int log_journal_open_directory(log_journal **out, const char *dir, bool from_start,
+                               hae_err *err);
 int log_journal_fd(const log_journal *j);
 int log_journal_read(log_journal *j, const hae_sink *sink, hae_err *err);
 void log_journal_close(log_journal *j);
