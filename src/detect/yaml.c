@@ -13,7 +13,13 @@ static int node_line(struct fy_node *n) {
     return m ? m->line + 1 : 0;
 }
 
-static ynode *convert(hae_arena *arena, struct fy_node *n, int depth, int parent_line);
+typedef struct source {
+    hae_arena *arena;
+    const char *text; /* the whole input, for the marks of libfyaml's tokens */
+    size_t len;
+} source;
+
+static ynode *convert(const source *src, struct fy_node *n, int depth, int parent_line);
 
 static ynode *new_node(hae_arena *arena, ynode_type type, int line) {
     ynode *y = hae_arena_alloc(arena, sizeof *y);
@@ -24,26 +30,73 @@ static ynode *new_node(hae_arena *arena, ynode_type type, int line) {
     return y;
 }
 
-static ynode *convert_scalar(hae_arena *arena, struct fy_node *n, int parent_line) {
+/* A single-quoted scalar with '' escapes, decoded from the source (YAML
+ * 1.2 section 7.3.2): libfyaml 0.7.12 misreads two or more escapes in a
+ * row (SigmaHQ's `-Join'''')` came out as -Join''') and leaks on long runs
+ * of them. Line breaks fold as section 6.5 says: one becomes a space, n
+ * become n-1 newlines, and the white space around them goes. */
+static char *single_quoted(const source *src, struct fy_node *n, size_t *out_len) {
+    struct fy_token *t = fy_node_get_scalar_token(n);
+    const struct fy_mark *start = t ? fy_token_start_mark(t) : NULL;
+    const struct fy_mark *end = t ? fy_token_end_mark(t) : NULL;
+    /* libfyaml's marks of a quoted scalar enclose its text, not the quotes */
+    if (!start || !end || end->input_pos > src->len || end->input_pos < start->input_pos ||
+        start->input_pos == 0 || src->text[start->input_pos - 1] != '\'') {
+        return NULL;
+    }
+    const char *raw = src->text + start->input_pos;
+    size_t raw_len = end->input_pos - start->input_pos;
+    if (!memmem(raw, raw_len, "''", 2)) return NULL;
+    char *out = hae_arena_alloc(src->arena, raw_len + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < raw_len; i++) {
+        char c = raw[i];
+        if (c == '\'' && i + 1 < raw_len && raw[i + 1] == '\'') {
+            out[o++] = '\'';
+            i++;
+        } else if (c == '\n' || c == '\r') {
+            while (o && (out[o - 1] == ' ' || out[o - 1] == '\t')) o--;
+            size_t breaks = 0;
+            for (; i < raw_len && strchr(" \t\r\n", raw[i]); i++) breaks += raw[i] == '\n';
+            i--;
+            if (breaks <= 1) out[o++] = ' ';
+            for (size_t k = 1; k < breaks; k++) out[o++] = '\n';
+        } else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+static ynode *convert_scalar(const source *src, struct fy_node *n, int parent_line) {
     int line = node_line(n);
-    ynode *y = new_node(arena, Y_SCALAR, line ? line : parent_line);
+    ynode *y = new_node(src->arena, Y_SCALAR, line ? line : parent_line);
     if (!y) return NULL;
     size_t len = 0;
-    const char *text = n ? fy_node_get_scalar(n, &len) : NULL;
-    if (!text) text = "";
-    y->text = hae_arena_strndup(arena, text, len);
+    char *own = n && fy_node_get_style(n) == FYNS_SINGLE_QUOTED ? single_quoted(src, n, &len) : NULL;
+    if (own) {
+        y->text = own;
+    } else {
+        const char *text = n ? fy_node_get_scalar(n, &len) : NULL;
+        if (!text) text = "";
+        y->text = hae_arena_strndup(src->arena, text, len);
+    }
     if (!y->text) return NULL;
     y->len = len;
     /* YAML 1.2 core schema: a plain null, ~ or nothing is null; '' is not. */
     bool plain = !n || fy_node_get_style(n) == FYNS_PLAIN;
-    y->is_null = plain && (len == 0 || (len == 1 && text[0] == '~') ||
-                           (len == 4 && (memcmp(text, "null", 4) == 0 ||
-                                         memcmp(text, "Null", 4) == 0 ||
-                                         memcmp(text, "NULL", 4) == 0)));
+    y->is_null = plain && (len == 0 || (len == 1 && y->text[0] == '~') ||
+                           (len == 4 && (memcmp(y->text, "null", 4) == 0 ||
+                                         memcmp(y->text, "Null", 4) == 0 ||
+                                         memcmp(y->text, "NULL", 4) == 0)));
     return y;
 }
 
-static ynode *convert_map(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+static ynode *convert_map(const source *src, struct fy_node *n, int depth, int parent_line) {
+    hae_arena *arena = src->arena;
     ynode *y = new_node(arena, Y_MAP, parent_line);
     if (!y) return NULL;
     int count = fy_node_mapping_item_count(n);
@@ -63,14 +116,15 @@ static ynode *convert_map(hae_arena *arena, struct fy_node *n, int depth, int pa
         p->line = node_line(key);
         if (!p->line) p->line = parent_line;
         if (y->count == 0) y->line = p->line;
-        p->value = convert(arena, fy_node_pair_value(pair), depth + 1, p->line);
+        p->value = convert(src, fy_node_pair_value(pair), depth + 1, p->line);
         if (!p->key || !p->value) return NULL;
         y->count++;
     }
     return y;
 }
 
-static ynode *convert_seq(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+static ynode *convert_seq(const source *src, struct fy_node *n, int depth, int parent_line) {
+    hae_arena *arena = src->arena;
     ynode *y = new_node(arena, Y_SEQ, parent_line);
     if (!y) return NULL;
     int count = fy_node_sequence_item_count(n);
@@ -81,7 +135,7 @@ static ynode *convert_seq(hae_arena *arena, struct fy_node *n, int depth, int pa
     void *iter = NULL;
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(n, &iter)) != NULL && y->count < (size_t)count) {
-        ynode *c = convert(arena, item, depth + 1, parent_line);
+        ynode *c = convert(src, item, depth + 1, parent_line);
         if (!c) return NULL;
         if (y->count == 0 && c->line) y->line = c->line;
         y->items[y->count++] = c;
@@ -89,14 +143,14 @@ static ynode *convert_seq(hae_arena *arena, struct fy_node *n, int depth, int pa
     return y;
 }
 
-static ynode *convert(hae_arena *arena, struct fy_node *n, int depth, int parent_line) {
+static ynode *convert(const source *src, struct fy_node *n, int depth, int parent_line) {
     if (depth > 64) return NULL;
     switch (n ? fy_node_get_type(n) : FYNT_SCALAR) {
-    case FYNT_MAPPING: return convert_map(arena, n, depth, parent_line);
-    case FYNT_SEQUENCE: return convert_seq(arena, n, depth, parent_line);
+    case FYNT_MAPPING: return convert_map(src, n, depth, parent_line);
+    case FYNT_SEQUENCE: return convert_seq(src, n, depth, parent_line);
     case FYNT_SCALAR: break;
     }
-    return convert_scalar(arena, n, parent_line);
+    return convert_scalar(src, n, parent_line);
 }
 
 /* First diagnostic libfyaml collected, as "name:line:col: message". */
@@ -123,25 +177,62 @@ static void discard_diag(struct fy_diag *diag, void *user, const char *buf, size
     (void)len;
 }
 
-/* YAML 1.2 section 5.1: a stream holds printable characters only (C0
- * controls other than tab, LF and CR are not allowed). Rejecting them here
- * also keeps libfyaml away from inputs on which it leaks or loops. */
-static int check_printable(const char *name, const char *text, size_t len, hae_err *err) {
-    int line = 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n') line++;
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-            return hae_err_set(err, HAE_EINVAL, "%s:%d: invalid YAML: control character 0x%02x",
-                               name, line, c);
+/* Sigma rule files are small (SigmaHQ's largest is under 300 KB); the
+ * bound keeps a stray multi-gigabyte file from becoming a parse tree. */
+#define YAML_MAX_BYTES (4u << 20)
+
+static bool is_marker(const char *line, size_t n, char c) {
+    return n >= 3 && line[0] == c && line[1] == c && line[2] == c &&
+           (n == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+/* What libfyaml (0.8) mishandles is refused here, with the file and line:
+ *  - C0 controls other than tab, LF and CR, and DEL: YAML 1.2 section 5.1
+ *    allows printable characters only; libfyaml leaks or loops on some.
+ *  - a '%' directive line inside a document: YAML 1.2 section 6.8 lets
+ *    directives only open a document (before '---', after '...' or at the
+ *    start); libfyaml loops on one met inside a block mapping. A '%' line
+ *    inside a multi-line scalar is refused too; no Sigma rule has one. */
+static int prescreen(const char *name, const char *text, size_t len, hae_err *err) {
+    if (len > YAML_MAX_BYTES) {
+        return hae_err_set(err, HAE_EINVAL, "%s: %zu bytes, more than a rule file may hold (%u)",
+                           name, len, YAML_MAX_BYTES);
+    }
+    bool in_document = false;
+    int line_no = 1;
+    for (size_t at = 0; at < len; line_no++) {
+        const char *line = text + at;
+        const char *nl = memchr(line, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - line) : len - at;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)line[i];
+            if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+                return hae_err_set(err, HAE_EINVAL,
+                                   "%s:%d: invalid YAML: control character 0x%02x", name, line_no, c);
+            }
         }
+        size_t lead = 0;
+        while (lead < n && (line[lead] == ' ' || line[lead] == '\t' || line[lead] == '\r')) lead++;
+        if (n && line[0] == '%') {
+            if (in_document) {
+                return hae_err_set(err, HAE_EINVAL,
+                                   "%s:%d: invalid YAML: '%%' directive inside a document "
+                                   "(directives come before '---')", name, line_no);
+            }
+        } else if (is_marker(line, n, '.')) {
+            in_document = false;
+        } else if (lead < n && line[lead] != '#') {
+            in_document = true; /* '---' and any content */
+        }
+        at += n + 1;
     }
     return HAE_OK;
 }
 
 int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, size_t len,
                          ydoc **docs, size_t *count, hae_err *err) {
-    if (check_printable(name, text, len, err) < 0) return HAE_EINVAL;
+    int rc = prescreen(name, text, len, err);
+    if (rc < 0) return rc;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -155,13 +246,13 @@ int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, s
     struct fy_parser *parser = diag ? fy_parser_create(&cfg) : NULL;
     fy_diag_unref(diag); /* the parser holds its own reference */
     if (!parser) return hae_err_set(err, HAE_ENOMEM, "%s: cannot create a YAML parser", name);
-    int rc = HAE_OK;
     size_t cap = 4, n = 0;
     ydoc *list = hae_arena_alloc(arena, cap * sizeof *list);
     if (!list || fy_parser_set_string(parser, text, len) != 0) {
         fy_parser_destroy(parser);
         return hae_err_set(err, HAE_ENOMEM, "%s: out of memory", name);
     }
+    const source src = {.arena = arena, .text = text, .len = len};
     struct fy_document *doc;
     while ((doc = fy_parse_load_document(parser)) != NULL) {
         struct fy_node *root = fy_document_root(doc);
@@ -173,7 +264,7 @@ int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, s
                 list = grown;
                 cap *= 2;
             }
-            ynode *y = rc == HAE_OK ? convert(arena, root, 0, 1) : NULL;
+            ynode *y = rc == HAE_OK ? convert(&src, root, 0, 1) : NULL;
             if (!y) {
                 rc = rc < 0 ? rc : hae_err_set(err, HAE_EINVAL, "%s: YAML too deep or complex key", name);
             } else {

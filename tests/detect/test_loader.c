@@ -25,6 +25,26 @@ static void test_malformed_yaml_names_line(void **state) {
     expect("title: x\ndetection:\n  sel: {a: b\n", DETECT_RULE_INVALID, "rule.yml:");
 }
 
+/* What libfyaml 0.7 mishandles is refused before it, naming the line. */
+static void test_directive_inside_a_document_is_refused(void **state) {
+    (void)state;
+    expect("title: x\ndetection:\n  sel:\n%   A: b\n  condition: sel\n", DETECT_RULE_INVALID,
+           "rule.yml:4: invalid YAML: '%' directive inside a document");
+    expect("title: x\nlogsource: {product: linux}\ndetection:\n  sel: {A: b\x01}\n  condition: sel\n",
+           DETECT_RULE_INVALID, "rule.yml:4: invalid YAML: control character 0x01");
+}
+
+/* libfyaml 0.7 misreads runs of '' escapes in single-quoted scalars (as in
+ * SigmaHQ's crackmapexec rule, -Join''''); the loader decodes them. */
+static void test_single_quoted_escapes_decode_exactly(void **state) {
+    (void)state;
+    const char *r = RULE("  sel:\n    CommandLine|contains: '-Join'''')'\n  condition: sel\n");
+    assert_int_equal(hits_of(r, "{\"CommandLine\":\"x -Join'')\"}"), 1);
+    assert_int_equal(hits_of(r, "{\"CommandLine\":\"x -Join''')\"}"), 0);
+    const char *folded = RULE("  sel:\n    A: 'a''''\n\n      b  \n      c'\n  condition: sel\n");
+    assert_int_equal(hits_of(folded, "{\"A\":\"a''\\nb c\"}"), 1);
+}
+
 static void test_unknown_modifier_suggests_the_right_one(void **state) {
     (void)state;
     expect(RULE("  sel:\n    Image|contians: x\n  condition: sel\n"), DETECT_RULE_INVALID,
@@ -192,6 +212,8 @@ static void test_json_object_stream(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_malformed_yaml_names_line),
+        cmocka_unit_test(test_directive_inside_a_document_is_refused),
+        cmocka_unit_test(test_single_quoted_escapes_decode_exactly),
         cmocka_unit_test(test_unknown_modifier_suggests_the_right_one),
         cmocka_unit_test(test_bad_regex_names_pattern_and_offset),
         cmocka_unit_test(test_value_errors_name_the_value),
