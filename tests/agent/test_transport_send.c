@@ -25,6 +25,8 @@ typedef struct fixture {
     char data_dir[4096];
     char state_dir[4096];
     char listen[64];
+    uint64_t backlog_max_events; /* 0: the server's default */
+    unsigned retry_after_s;      /* 0: the server's default */
     server *srv;
     spool *spool;
     transport *transport;
@@ -33,7 +35,10 @@ typedef struct fixture {
 static const transport_options fast = {.idle_ms = 20, .backoff_max_s = 1};
 
 static void server_up(fixture *f) {
-    server_config cfg = {.data_dir = f->data_dir, .listen = f->listen[0] ? f->listen : "127.0.0.1:0"};
+    server_config cfg = {.data_dir = f->data_dir,
+                         .listen = f->listen[0] ? f->listen : "127.0.0.1:0",
+                         .backlog_max_events = f->backlog_max_events,
+                         .retry_after_s = f->retry_after_s};
     hae_err err = {0};
     if (server_start(&cfg, &f->srv, &err) < 0) fail_msg("server_start: %s", err.msg);
     if (!f->listen[0]) {
@@ -179,6 +184,41 @@ static void test_server_away_then_back_loses_and_doubles_nothing(void **state) {
     assert_int_equal(stored_events(f), 3500);
 }
 
+static int setup_busy_server(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    f->root = fixture_tempdir("transport");
+    snprintf(f->data_dir, sizeof f->data_dir, "%s/server", f->root);
+    snprintf(f->state_dir, sizeof f->state_dir, "%s/agent", f->root);
+    f->backlog_max_events = 1; /* any undetected event makes the next batch 429 */
+    /* Longer than the agent's own first back-off (at most 1 s, then 2 s), so
+     * only honouring Retry-After explains the waits measured below. */
+    f->retry_after_s = 3;
+    server_up(f);
+    *state = f;
+    return 0;
+}
+
+static void test_busy_server_429_is_retried_no_sooner_than_retry_after(void **state) {
+    fixture *f = *state;
+    enroll(f);
+    open_spool_and_transport(f);
+    int64_t start = hae_time_monotonic_ns();
+    append_events(f, 0, 15000); /* three batches at least, back to back */
+    assert_true(wait_spool_drained(f, 120));
+    double seconds = (double)(hae_time_monotonic_ns() - start) / 1e9;
+    server_stats ss;
+    server_get_stats(f->srv, &ss);
+    transport_stats ts;
+    transport_get_stats(f->transport, &ts);
+    printf("# %" PRIu64 " busy answers, %" PRIu64 " transport failures, %.2f s\n",
+           ss.busy_answers, ts.failures, seconds);
+    assert_true(ss.busy_answers >= 1);
+    assert_true(ts.failures >= ss.busy_answers);
+    /* Each 429 said Retry-After: 3; the agent waited at least that long. */
+    assert_true(seconds >= (double)ss.busy_answers * 3.0);
+    assert_int_equal(stored_events(f), 15000);
+}
+
 static void test_wrong_pin_is_refused_before_anything_is_sent(void **state) {
     fixture *f = *state;
     char token[256], id[HAE_ID_LEN];
@@ -250,6 +290,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_away_then_back_loses_and_doubles_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_server_429_is_retried_no_sooner_than_retry_after,
+                                        setup_busy_server, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_pin_is_refused_before_anything_is_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_used_token_is_refused, setup, teardown),
