@@ -153,7 +153,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, request_ctx *ctx, co
         resp.body.len, resp.body.data ? resp.body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     enum MHD_Result result = MHD_NO;
     if (r) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp.content_type ? resp.content_type : "application/json");
         if (resp.retry_after_s) {
             char seconds[16];
             snprintf(seconds, sizeof seconds, "%u", resp.retry_after_s);

@@ -89,6 +89,10 @@ int server_core_open(const server_config *cfg, bool with_worker, server **out, h
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->st, err);
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->worker_st, err);
     if (rc == HAE_OK) rc = rules_load(s, err);
+    if (rc == HAE_OK && s->cfg.policies_dir) {
+        rc = server_policies_load(s->cfg.policies_dir, &s->policies, err);
+    }
+    if (rc == HAE_OK && with_worker) rc = server_ledger_start(s, err);
     if (rc == HAE_OK && with_worker) rc = server_pipeline_start(s, err);
     if (rc < 0) {
         server_core_close(s);
@@ -101,6 +105,8 @@ int server_core_open(const server_config *cfg, bool with_worker, server **out, h
 void server_core_close(server *s) {
     if (!s) return;
     server_pipeline_stop(s);
+    server_ledger_stop(s);
+    server_policies_free(s->policies);
     detect_engine_free(s->engine);
     store_close(s->worker_st);
     store_close(s->st);

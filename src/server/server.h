@@ -17,7 +17,9 @@
  * the two is bounded: above it, batches get 429 and Retry-After.
  *
  * The data directory holds haetae.db (the store), tls/server.crt and
- * tls/server.key (0600) and admin.token (0600, the admin's API token). */
+ * tls/server.key (0600), admin.token (0600, the admin's API token) and
+ * ledger/ (the Merkle log of every alert, step and report sent; its key is
+ * made on first start). */
 #ifndef HAETAE_SERVER_H
 #define HAETAE_SERVER_H
 
@@ -52,6 +54,7 @@ typedef struct server_config {
     uint64_t backlog_max_events;   /* stored but not yet detected; 0: 1000000 */
     unsigned retry_after_s;        /* Retry-After on 429 and 503; 0: 5 */
     int64_t incident_window_ns;    /* grouping window; 0: 1 hour */
+    const char *policies_dir;      /* regulatory clocks (policies/, JSON); NULL: none */
     server_record_fn on_record;    /* may be NULL */
     void *record_ctx;
 } server_config;
@@ -120,5 +123,76 @@ int server_json_agent(hae_buf *out, const store_agent *agent);
 int server_json_alert(hae_buf *out, const store_alert *alert);
 int server_json_incident(hae_buf *out, const store_incident *incident);
 int server_json_transition(hae_buf *out, const store_transition *t);
+
+/* ---- regulatory clocks (policies/, docs/OBLIGATIONS.md) ---------------- */
+
+typedef struct server_policies server_policies;
+/* Loads every *.json policy and calendar in dir; errors name file and rule. */
+int server_policies_load(const char *dir, server_policies **out, hae_err *err);
+void server_policies_free(server_policies *p); /* NULL is fine */
+
+/* One obligation of one incident: strings point into the policies. */
+typedef struct server_obligation {
+    const char *incident_id;
+    const char *rule_id, *regime, *source, *report;
+    const char *title_en, *title_ko;
+    const char *starts;       /* detection, awareness, classification, materiality, report:<rule> */
+    char notify[256];         /* recipients, comma-separated */
+    int64_t start_ns;         /* 0: its moment is not recorded yet */
+    int64_t due_ns;           /* 0: no fixed deadline (waiting, or when facts are known) */
+    int64_t sent_ns;          /* 0: no report marked sent */
+    const char *status;       /* waiting, open, overdue, met, late, when_known */
+    char note[256];
+} server_obligation;
+typedef int (*server_obligation_fn)(void *ctx, const server_obligation *o, hae_err *err);
+
+/* Every obligation that applies to the incident, at now_ns. */
+int server_obligations_for(store *st, const server_policies *p, const char *incident_id,
+                           int64_t now_ns, server_obligation_fn fn, void *ctx, hae_err *err);
+/* Same for every incident not closed or false_positive. */
+int server_obligations_all(store *st, const server_policies *p, int64_t now_ns,
+                           server_obligation_fn fn, void *ctx, hae_err *err);
+/* {"incident_id","rule","regime","title":{en,ko},"source","notify":[],"starts",
+ *  "start","due","sent","status","countdown_s","note"} */
+int server_json_obligation(hae_buf *out, const server_obligation *o, int64_t now_ns);
+
+/* Attributes an analyst sets on an incident: kind, sector, region (lists),
+ * persons, records, data_kinds, and the report texts (cause, damage,
+ * response, contact, ...). HAE_EINVAL names the attribute when unknown or
+ * malformed. Recorded in the ledger like every step. */
+int server_incident_set(store *st, const char *id, const char *name, const char *value,
+                        const char *who, hae_err *err);
+
+/* ---- reports and exports ------------------------------------------------ */
+
+typedef enum { SERVER_REPORT_MD, SERVER_REPORT_HTML, SERVER_REPORT_JSON } server_report_format;
+/* Renders the report the rule asks for, with the fields the law lists, in
+ * lang ("ko" or "en"). subjects_path: a `haetae scan --subjects` list that
+ * fills the number of persons and kinds of data when not set (NULL: none). */
+int server_report_render(store *st, const server_policies *p, const char *incident_id,
+                         const char *rule_id, server_report_format format, const char *lang,
+                         const char *subjects_path, hae_buf *out, hae_err *err);
+/* Records the report as sent (its SHA-256 in hex) to recipient. */
+int server_report_mark_sent(store *st, const server_policies *p, const char *incident_id,
+                            const char *rule_id, const char *recipient, const char *sha256_hex,
+                            const char *who, store_report *out, hae_err *err);
+/* A STIX 2.1 bundle: incident, observed-data, indicator and sighting per alert. */
+int server_stix_export(store *st, const char *incident_id, hae_buf *out, hae_err *err);
+
+/* ---- the ledger from the data directory (the CLI) ---------------------- */
+
+/* Makes sure the record (kind: alert, transition, incident_attribute,
+ * report_sent; ref: its id or seq) is in data_dir/ledger and returns its leaf
+ * index: appends what is pending when no server holds the ledger, else
+ * waits for the running server's writer (up to 20 s). */
+int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, const char *ref,
+                            uint64_t *index, hae_err *err);
+/* Calls fn with each logged step of the incident: its entry (the ledger's
+ * bytes) and, when proofs, its inclusion proof file (c2sp.org/tlog-proof)
+ * against the latest signed checkpoint. Needs the ledger (no running server). */
+typedef int (*server_step_fn)(void *ctx, const store_ledger_record *r, const char *entry,
+                              size_t entry_len, const char *proof, hae_err *err);
+int server_data_timeline(const char *data_dir, store *st, const char *incident_id, bool proofs,
+                         server_step_fn fn, void *ctx, hae_err *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "detect/detect.h"
+#include "ledger/ledger.h"
 #include "server/server.h"
 
 #define SERVER_MAX_BODY_DEFAULT (16u << 20)
@@ -39,6 +40,19 @@ struct server {
     pthread_t worker;
     bool was_full;                /* last commit failed: log once per episode */
 
+    /* The ledger writer (ledger_writer.c): drains the store's outbox into
+     * data_dir/ledger, signs checkpoints, and raises overdue obligations. */
+    ledger *ledger;
+    store *ledger_st;
+    struct server_policies *policies; /* NULL: no policies loaded */
+    pthread_t ledger_thread;
+    bool has_ledger_thread;
+    pthread_cond_t ledger_wake;   /* under lock: records to log, or stop */
+    pthread_cond_t ledger_round;  /* under lock: a drain finished */
+    uint64_t ledger_rounds;       /* drains finished */
+    bool ledger_kick;             /* a caller waits: drain now */
+    bool ledger_failed;           /* the last drain failed (logged once) */
+
     _Atomic uint64_t batches_accepted, batches_rejected, events_stored, events_duplicate,
         busy_answers, storage_failures, alerts, incidents_created, connections_reaped;
 };
@@ -59,7 +73,8 @@ typedef struct server_request {
 typedef struct server_response {
     unsigned status;
     unsigned retry_after_s;        /* 0: no Retry-After */
-    hae_buf body;                  /* JSON; the caller frees */
+    hae_buf body;                  /* JSON unless content_type says; the caller frees */
+    const char *content_type;      /* static text; NULL: application/json */
 } server_response;
 
 /* Answers one request; never fails (errors become JSON error answers). */
@@ -109,6 +124,19 @@ void server_http_stop(server_http *http);
 int server_pipeline_start(server *s, hae_err *err);
 void server_pipeline_stop(server *s);
 void server_pipeline_notify(server *s, uint64_t stored);
+
+/* ledger_writer.c */
+/* Opens data_dir/ledger, creating its key on first use. */
+int server_ledger_open(const char *data_dir, ledger **out, hae_err *err);
+/* Appends every pending outbox record (group commit: one durable append per
+ * 4096), moves them to the index, signs a checkpoint when the tree grew and
+ * sign is true. First repairs a crash between an append and its move. */
+int server_ledger_drain(ledger *l, store *st, bool sign, uint64_t *appended, hae_err *err);
+int server_ledger_start(server *s, hae_err *err);
+void server_ledger_stop(server *s);
+/* Wakes the writer and waits until the record (kind, ref) has a leaf index. */
+int server_ledger_sync(server *s, const char *kind, const char *ref, uint64_t *index,
+                       hae_err *err);
 
 /* secrets */
 void server_sha256(const void *data, size_t len, uint8_t out[32]);
