@@ -25,7 +25,8 @@ start_server() {
   "$bin" server --data "$work/server" --listen "$listen" >"$work/server.out" 2>>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
-    url=$(sed -n 's/^haetae server: \(https:[^ ]*\)$/\1/p' "$work/server.out" 2>/dev/null | head -1)
+    # || true: the background shell may not have created server.out yet
+    url=$(sed -n 's/^haetae server: \(https:[^ ]*\)$/\1/p' "$work/server.out" 2>/dev/null | head -1 || true)
     [ -n "$url" ] && break
     kill -0 "$server_pid" 2>/dev/null || fail "server exited"
     sleep 0.1
