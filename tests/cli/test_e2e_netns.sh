@@ -80,7 +80,7 @@ EOF
 wait_stored() { # name count seconds
   local got=""
   for _ in $(seq 1 $(($3 * 5))); do
-    got=$(stored "$1")
+    got=$(stored "$1" 2>/dev/null || true)
     [ "$got" = "$2 $2 $2" ] && return 0
     sleep 0.2
   done
