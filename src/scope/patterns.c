@@ -15,9 +15,11 @@
  * three times the scan. The C side finds the start by walking back from
  * the end over the candidate's alphabet (scan.c). */
 const scope_pattern scope_patterns[] = {
-    /* a plain run of 10-20 digits: the length decides which kinds to try */
-    {DB "\\d{10,20}", K(SCOPE_RRN) | K(SCOPE_CARD) | K(SCOPE_IMEI) | K(SCOPE_IMEISV) |
-     K(SCOPE_IMSI) | K(SCOPE_ICCID) | K(SCOPE_PHONE) | K(SCOPE_BANK_ACCOUNT), SCOPE_BOUND_DIGIT},
+    /* a plain run of 10-20 digits: the length decides which kinds to try.
+     * It ends with the byte after the run (or the end of the buffer), so
+     * that Hyperscan reports a run once, not at each of its 11 lengths. */
+    {DB "\\d{10,20}(?:[^0-9]|\\z)", K(SCOPE_RRN) | K(SCOPE_CARD) | K(SCOPE_IMEI) | K(SCOPE_IMEISV) |
+     K(SCOPE_IMSI) | K(SCOPE_ICCID) | K(SCOPE_PHONE) | K(SCOPE_BANK_ACCOUNT), SCOPE_BOUND_DIGIT_PAST},
     /* YYMMDD-SXXXXXX */
     {DB "\\d{6}-\\d{7}", K(SCOPE_RRN), SCOPE_BOUND_DIGIT},
     /* cards with separators: 4-4-4-(1..7); Amex/Diners 4-6-5/4 */
@@ -31,8 +33,11 @@ const scope_pattern scope_patterns[] = {
     {DB "0(?:1[016789]|2|[3-6][1-5]|70)\\d{3,4}[-. ]\\d{4}", K(SCOPE_PHONE), SCOPE_BOUND_DIGIT},
     {DB "\\+82[- ]?(?:\\(0\\))?0?(?:1[016789]|2|[3-6][1-5]|70)[-. ]?\\d{3,4}[-. ]?\\d{4}",
      K(SCOPE_PHONE), SCOPE_BOUND_DIGIT},
-    /* e-mail: a trigger only; C extends it both ways to the whole address */
-    {"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\\.[A-Za-z0-9]", K(SCOPE_EMAIL), SCOPE_BOUND_EMAIL},
+    /* e-mail: a trigger only, led by the literal '@' so that Hyperscan
+     * can skip to it (a leading class of every letter and digit kept the
+     * automaton awake on all text); C extends it both ways to the whole
+     * address and requires a local part */
+    {"@[A-Za-z0-9-]+\\.[A-Za-z0-9]", K(SCOPE_EMAIL), SCOPE_BOUND_EMAIL},
     /* Korean passports: M12345678 and M123A4567 */
     {AB "[MSRODG]\\d{3}[0-9A-Z]\\d{4}", K(SCOPE_PASSPORT), SCOPE_BOUND_ALNUM},
     /* bank accounts with hyphens (kept only when labelled) */

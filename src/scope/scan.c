@@ -232,19 +232,39 @@ static int on_number(scope_worker *w, uint32_t kinds, size_t e) {
     return HAE_OK;
 }
 
+/* Runs the numeric matches gathered for one end offset. */
+static int flush_number(scope_worker *w) {
+    uint32_t kinds = w->number_kinds;
+    w->number_kinds = 0;
+    return kinds ? on_number(w, kinds, w->number_end) : HAE_OK;
+}
+
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                     void *ctx) {
     (void)flags;
     (void)from; /* no start of match is tracked: see patterns.c */
     scope_worker *w = ctx;
-    if (id == SCOPE_PATTERN_CREATE_TABLE) return on_create_table(w, (size_t)to);
-    const scope_pattern *p = &scope_patterns[id];
     const char *b = w->buf;
     size_t e = (size_t)to, s;
-    if (p->bound == SCOPE_BOUND_DIGIT) {
-        w->error = on_number(w, p->kinds, e);
-        return w->error < 0 ? 1 : 0;
+    const scope_pattern *p = id == SCOPE_PATTERN_CREATE_TABLE ? NULL : &scope_patterns[id];
+    bool is_number = p && (p->bound == SCOPE_BOUND_DIGIT || p->bound == SCOPE_BOUND_DIGIT_PAST);
+    if (is_number && p->bound == SCOPE_BOUND_DIGIT_PAST && e > 0 && !is_digit(b[e - 1])) e--;
+    /* Several patterns (and a digit run's trailing boundary one byte later)
+     * report the same candidate end: one walk back serves them all. Matches
+     * arrive in order of end, so a different end means the pending one is
+     * complete; candidates still reach consider() in offset order. */
+    if (is_number && w->number_kinds && w->number_end == e) {
+        w->number_kinds |= p->kinds;
+        return 0;
     }
+    w->error = flush_number(w);
+    if (w->error < 0) return 1;
+    if (is_number) {
+        w->number_end = e;
+        w->number_kinds = p->kinds;
+        return 0;
+    }
+    if (!p) return on_create_table(w, e);
     scope_kind kind = p->bound == SCOPE_BOUND_EMAIL ? SCOPE_EMAIL : SCOPE_PASSPORT;
     if (p->bound == SCOPE_BOUND_EMAIL) {
         if (!email_span(w, e, &s, &e)) return 0;
@@ -271,6 +291,7 @@ int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len
     w->accept_from = accept_from;
     w->accept_to = accept_to;
     w->has_email = false;
+    w->number_kinds = 0;
     w->error = HAE_OK;
     scope_locator_reset(&d->loc);
     scope_worker_discard(w);
@@ -279,5 +300,7 @@ int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len
     hs_error_t rc = hs_scan(w->scanner->db, buf, (unsigned)len, 0, w->scratch, on_match, w);
     if (rc == HS_SCAN_TERMINATED) return w->error < 0 ? w->error : HAE_EINVAL;
     if (rc != HS_SUCCESS) return HAE_EIO;
+    int out = flush_number(w);
+    if (out < 0) return out;
     return w->has_record ? emit_record(w) : HAE_OK;
 }

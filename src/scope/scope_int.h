@@ -22,7 +22,11 @@ float scope_label_adjust(scope_kind kind, float confidence, uint32_t labels);
 
 /* ---- patterns.c: the Hyperscan database ------------------------------------ */
 
-typedef enum { SCOPE_BOUND_DIGIT, SCOPE_BOUND_ALNUM, SCOPE_BOUND_EMAIL } scope_bound;
+/* DIGIT_PAST: the match may end one byte past the candidate (its trailing
+ * boundary). */
+typedef enum {
+    SCOPE_BOUND_DIGIT, SCOPE_BOUND_DIGIT_PAST, SCOPE_BOUND_ALNUM, SCOPE_BOUND_EMAIL
+} scope_bound;
 typedef struct scope_pattern {
     const char *regex;
     uint32_t kinds;  /* (1u << kind) for each kind a match may be */
@@ -194,6 +198,9 @@ typedef struct scope_worker {
     uint64_t base;
     size_t last_email_at;
     bool has_email;
+    /* numeric matches ending at one offset, merged into one walk back */
+    size_t number_end;
+    uint32_t number_kinds;
     /* the record being assembled */
     bool has_record;
     size_t record;
