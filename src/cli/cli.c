@@ -19,6 +19,8 @@ static const cli_command commands[] = {
     {"hunt", cli_cmd_hunt, "run Sigma (and YARA) rules over log files"},
     {"incident", cli_cmd_incident, "list, show and update incidents"},
     {"ledger", cli_cmd_ledger, "tamper-evident log: init, append, checkpoint, prove, verify, export"},
+    {"obligations", cli_cmd_obligations, "regulatory deadlines of open incidents (--due-within 24h)"},
+    {"report", cli_cmd_report, "render a report or notice for an obligation; mark-sent"},
     {"rules", cli_cmd_rules, "check Sigma rules: compiled, unsupported or invalid"},
     {"scan", cli_cmd_scan, "find personal data in files and count the persons exposed"},
     {"server", cli_cmd_server, "run the HTTPS server; enrollment tokens, agents"},

@@ -27,6 +27,9 @@ int cli_cmd_incident(int argc, char **argv); /* incidents in a server data direc
 int cli_cmd_alert(int argc, char **argv);    /* alerts in a server data directory */
 int cli_cmd_ledger(int argc, char **argv);  /* tamper-evident log: append, prove, verify */
 int cli_cmd_witness(int argc, char **argv); /* cosign a log's checkpoints */
+int cli_cmd_obligations(int argc, char **argv); /* regulatory clocks of open incidents */
+int cli_cmd_report(int argc, char **argv);      /* reports and notices; mark-sent */
+int cli_incident_more(int argc, char **argv);   /* incident set | timeline | export */
 
 /* ---- shared by subcommands ------------------------------------------ */
 
@@ -54,6 +57,9 @@ int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err);
  * source tree the binary was built in, else /usr/share/haetae/rules.
  * malloc'd; NULL when none exists. */
 char *cli_find_rules_dir(void);
+/* The policies directory: $HAETAE_POLICIES_DIR, else policies/ beside the
+ * source tree, else /usr/share/haetae/policies. malloc'd. */
+char *cli_find_policies_dir(void);
 
 /* Findings collected for a table: severity, rule, message, key evidence. */
 typedef struct cli_finding_row {

@@ -157,13 +157,18 @@ static const char *who_am_i(const char *given) {
 }
 
 int cli_cmd_incident(int argc, char **argv) {
+    if (argc >= 2 && (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "timeline") == 0 ||
+                      strcmp(argv[1], "export") == 0)) {
+        return cli_incident_more(argc, argv); /* issue 5: cmd_obligations.c */
+    }
     incident_args a;
     int rc = args_parse("incident", argc, argv, &a);
     if (rc != CLI_EXIT_OK) return rc;
     const char *verb = a.count ? a.positional[0] : "list";
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
         printf("usage: haetae incident list [--state S] | show ID |"
-               " update ID --state S --note TEXT [--moment M] [--who NAME]\n"
+               " update ID --state S --note TEXT [--moment M] [--who NAME] |\n"
+               "       set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix\n"
                "       [--data DIR] [--format table|json]\n");
         return CLI_EXIT_OK;
     }
@@ -184,6 +189,11 @@ int cli_cmd_incident(int argc, char **argv) {
         store_transition t;
         rc = server_incident_update(st, a.positional[1], a.state, a.note, a.moment,
                                     who_am_i(a.who), &t, &err);
+        /* Done only once in the ledger: the same outbox the server drains. */
+        uint64_t index = 0;
+        char ref[32];
+        snprintf(ref, sizeof ref, "%llu", (unsigned long long)t.seq);
+        if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, "transition", ref, &index, &err);
         if (rc == HAE_OK) print_transition(&a, &t, &err);
     } else {
         store_close(st);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "server/server.h"
@@ -76,11 +77,14 @@ static int run_server(int argc, char **argv) {
     }
     if (optind != argc) return cli_fail("server", CLI_EXIT_USAGE, "unexpected '%s'", argv[optind]);
     if (!cfg.rules_path) cfg.rules_path = rules = cli_find_rules_dir();
+    char *policies = cli_find_policies_dir();
+    cfg.policies_dir = policies && access(policies, F_OK) == 0 ? policies : NULL;
     hae_log_set_level(HAE_LOG_INFO);
     server *srv = NULL;
     hae_err err = {0};
     int rc = server_start(&cfg, &srv, &err);
     free(rules);
+    free(policies);
     if (rc < 0) return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);
     printf("haetae server: %s\n  pin: %s\n  data: %s\n  admin API token: %s/admin.token\n",
            server_url(srv), server_pin(srv), server_data_dir(srv), server_data_dir(srv));

@@ -28,6 +28,14 @@ int ledger_tile_index_path(uint64_t n, hae_buf *out) {
     return rc;
 }
 
+int ledger_node(ledger *l, unsigned level, uint64_t index, ledger_hash *out, hae_err *err) {
+    if (level > 63 || index >= (UINT64_MAX >> level) || ((index + 1) << level) > l->state.size) {
+        return hae_err_set(err, HAE_EINVAL, "ledger: no complete subtree at level %u index %" PRIu64,
+                           level, index);
+    }
+    return ledger_store_node(l, level, index, out, err);
+}
+
 static int tile_path(const char *out_dir, const char *level, uint64_t n, unsigned width,
                      hae_buf *path) {
     hae_buf_reset(path);

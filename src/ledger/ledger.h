@@ -203,6 +203,9 @@ int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count
                         uint64_t *first_index, hae_err *err);
 
 int ledger_root(ledger *l, uint64_t size, ledger_hash *out, hae_err *err);
+/* The complete subtree hash at level, index (leaves index * 2^level on);
+ * HAE_EINVAL when the subtree is not complete in the log (tiles). */
+int ledger_node(ledger *l, unsigned level, uint64_t index, ledger_hash *out, hae_err *err);
 int ledger_leaf(ledger *l, uint64_t index, ledger_hash *out, hae_err *err);
 /* First index < size whose leaf hash is leaf; HAE_ENOENT when none. */
 int ledger_find_leaf(ledger *l, const ledger_hash *leaf, uint64_t size, uint64_t *index,

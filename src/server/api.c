@@ -188,6 +188,13 @@ static int add_transition(void *ctx, const store_transition *t, hae_err *err) {
     return rc < 0 ? rc : hae_buf_append_char(b, ',');
 }
 
+static int add_obligation(void *ctx, const server_obligation *o, hae_err *err) {
+    (void)err;
+    hae_buf *b = ctx;
+    int rc = server_json_obligation(b, o, hae_time_now_ns());
+    return rc < 0 ? rc : hae_buf_append_char(b, ',');
+}
+
 static void finish(server *s, server_response *resp, int rc, const hae_err *err) {
     if (rc < 0) {
         respond_store_error(s, resp, err);
@@ -240,6 +247,22 @@ static void handle_incident_show(server *s, const char *id, server_response *res
     finish(s, resp, rc, &err);
 }
 
+/* Acknowledged only once in the ledger (issue 5): waits for the writer's
+ * next group commit. */
+static int record_logged(server *s, const char *kind, uint64_t seq, hae_err *err) {
+    char ref[32];
+    snprintf(ref, sizeof ref, "%llu", (unsigned long long)seq);
+    uint64_t index = 0;
+    return s->has_ledger_thread ? server_ledger_sync(s, kind, ref, &index, err) : HAE_OK;
+}
+
+static void handle_obligations(server *s, const char *id, server_response *resp) {
+    hae_err err = {0};
+    list_open(resp, "obligations");
+    finish(s, resp, server_obligations_for(s->st, s->policies, id, hae_time_now_ns(),
+                                           add_obligation, &resp->body, &err), &err);
+}
+
 static void handle_transition(server *s, const char *id, const char *user,
                               const server_request *req, server_response *resp) {
     hae_arena arena = {0};
@@ -254,6 +277,8 @@ static void handle_transition(server *s, const char *id, const char *user,
             server_respond_error(resp, 400, "bad_request", "\"state\": a string is required");
         } else if (server_incident_update(s->st, id, state, note, moment, user, &t, &err) < 0) {
             respond_store_error(s, resp, &err);
+        } else if (record_logged(s, "transition", t.seq, &err) < 0) {
+            server_respond_error(resp, 503, "ledger_unavailable", "%s", err.msg);
         } else {
             resp->status = 200;
             server_json_transition(&resp->body, &t);
@@ -323,6 +348,8 @@ static void route_analyst(server *s, const server_request *req, const char *path
             handle_incident_show(s, id, resp);
         } else if (strcmp(rest, "/transitions") == 0 && !is_get) {
             handle_transition(s, id, user, req, resp);
+        } else if (strcmp(rest, "/obligations") == 0 && is_get) {
+            handle_obligations(s, id, resp);
         } else if (strcmp(rest, "/alerts") == 0 && !is_get) {
             handle_join(s, id, user, req, resp);
         } else {
@@ -352,6 +379,13 @@ void server_handle(server *s, const server_request *req, server_response *resp) 
         server_handle_events(s, req, resp);
     } else if (strcmp(path, API "/enroll") == 0 && is_post) {
         handle_enroll(s, req, resp);
+    } else if (strncmp(path, API "/ledger/", sizeof API + 7) == 0 && is_get) {
+        char user[64];
+        bool is_entries = strncmp(path + sizeof API + 7, "tile/entries/", 13) == 0;
+        /* Only entry bundles need a token; authenticate() answers 401 itself. */
+        if (!is_entries || authenticate(s, req, resp, user)) {
+            server_handle_ledger(s, path + sizeof API + 7, true, resp);
+        }
     } else {
         route_analyst(s, req, path + sizeof API - 1, is_get, resp);
     }

@@ -15,7 +15,7 @@ int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, c
     if (rc == HAE_OK) {
         rc = server_ledger_drain(l, st, true, NULL, err);
         ledger_close(l);
-        if (rc < 0) return rc;
+        if (rc < 0 || !kind) return rc;
         return store_ledger_index_of(st, kind, ref, index, err);
     }
     if (rc != HAE_EPERM) {
@@ -25,7 +25,13 @@ int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, c
     /* A server has the ledger: its writer polls the outbox every 250 ms. */
     for (int i = 0; i < 200; i++) {
         hae_err find_err = {0};
-        rc = store_ledger_index_of(st, kind, ref, index, &find_err);
+        uint64_t pending = 0;
+        if (!kind) {
+            rc = store_ledger_pending_count(st, &pending, &find_err);
+            if (rc == HAE_OK && pending) rc = HAE_ENOENT;
+        } else {
+            rc = store_ledger_index_of(st, kind, ref, index, &find_err);
+        }
         if (rc != HAE_ENOENT) {
             if (rc < 0 && err) *err = find_err;
             return rc;
@@ -33,7 +39,7 @@ int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, c
         nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
     }
     return hae_err_set(err, HAE_EIO, "%s %s: the running server has not logged it after 20 s",
-                       kind, ref);
+                       kind ? kind : "records", ref ? ref : "pending");
 }
 
 typedef struct timeline_ctx {

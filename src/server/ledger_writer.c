@@ -177,6 +177,7 @@ static void writer_round(server *s, int64_t *last_sign, int64_t *last_check) {
     hae_err err = {0};
     int64_t now = hae_time_monotonic_ns();
     uint64_t appended = 0;
+    pthread_mutex_lock(&s->ledger_lock);
     int rc = server_ledger_drain(s->ledger, s->ledger_st, false, &appended, &err);
     if (rc == HAE_OK && ledger_size(s->ledger) > 0 && now - *last_sign >= SIGN_INTERVAL_NS) {
         hae_buf note = {0};
@@ -196,6 +197,7 @@ static void writer_round(server *s, int64_t *last_sign, int64_t *last_check) {
         }
         hae_buf_free(&note);
     }
+    pthread_mutex_unlock(&s->ledger_lock);
     if (rc == HAE_OK && s->policies && now - *last_check >= OBLIGATION_CHECK_NS) {
         *last_check = now;
         size_t raised = 0;
@@ -244,9 +246,11 @@ int server_ledger_start(server *s, hae_err *err) {
     if (rc < 0) return hae_err_prefix(err, "ledger: ");
     pthread_cond_init(&s->ledger_wake, NULL);
     pthread_cond_init(&s->ledger_round, NULL);
+    pthread_mutex_init(&s->ledger_lock, NULL);
     if (pthread_create(&s->ledger_thread, NULL, writer_main, s) != 0) {
         pthread_cond_destroy(&s->ledger_wake);
         pthread_cond_destroy(&s->ledger_round);
+        pthread_mutex_destroy(&s->ledger_lock);
         return hae_err_set(err, HAE_ENOMEM, "cannot start the ledger writer");
     }
     s->has_ledger_thread = true;
@@ -262,6 +266,7 @@ void server_ledger_stop(server *s) {
         pthread_join(s->ledger_thread, NULL);
         pthread_cond_destroy(&s->ledger_wake);
         pthread_cond_destroy(&s->ledger_round);
+        pthread_mutex_destroy(&s->ledger_lock);
         s->has_ledger_thread = false;
     }
     ledger_close(s->ledger);

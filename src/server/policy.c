@@ -228,8 +228,18 @@ static int rule_check(const server_policies *p, const char *file, const hae_json
         return hae_err_set(err, HAE_EINVAL, "%s: rule %s: no report '%s'", file, id,
                            policy_str(r, "report"));
     }
+    const hae_json *dl = hae_json_member(r, "deadline");
     int64_t due = 0;
-    int rc = policy_deadline_apply(p, hae_json_member(r, "deadline"), 0, &due, err);
+    int rc = HAE_OK;
+    if (number(dl, "business_days", -1) >= 0) {
+        /* Checked for its calendar only: dates outside it fail when met. */
+        const char *cal = policy_str(dl, "calendar");
+        if (!cal || !policy_calendar_find(p, cal)) {
+            rc = hae_err_set(err, HAE_EINVAL, "no calendar '%s'", cal ? cal : "");
+        }
+    } else {
+        rc = policy_deadline_apply(p, dl, 0, &due, err);
+    }
     return rc < 0 ? hae_err_prefix(err, "%s: rule %s: ", file, id) : HAE_OK;
 }
 

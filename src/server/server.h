@@ -184,7 +184,8 @@ int server_stix_export(store *st, const char *incident_id, hae_buf *out, hae_err
 /* Makes sure the record (kind: alert, transition, incident_attribute,
  * report_sent; ref: its id or seq) is in data_dir/ledger and returns its leaf
  * index: appends what is pending when no server holds the ledger, else
- * waits for the running server's writer (up to 20 s). */
+ * waits for the running server's writer (up to 20 s). kind NULL: everything
+ * pending (index untouched). */
 int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, const char *ref,
                             uint64_t *index, hae_err *err);
 /* Calls fn with each logged step of the incident: its entry (the ledger's

@@ -42,7 +42,8 @@ struct server {
 
     /* The ledger writer (ledger_writer.c): drains the store's outbox into
      * data_dir/ledger, signs checkpoints, and raises overdue obligations. */
-    ledger *ledger;
+    ledger *ledger;               /* under ledger_lock: appends remap what readers read */
+    pthread_mutex_t ledger_lock;
     store *ledger_st;
     struct server_policies *policies; /* NULL: no policies loaded */
     pthread_t ledger_thread;
@@ -137,6 +138,9 @@ void server_ledger_stop(server *s);
 /* Wakes the writer and waits until the record (kind, ref) has a leaf index. */
 int server_ledger_sync(server *s, const char *kind, const char *ref, uint64_t *index,
                        hae_err *err);
+
+/* api_ledger.c: GET /api/v1/ledger/<path>. */
+void server_handle_ledger(server *s, const char *path, bool is_authorized, server_response *resp);
 
 /* secrets */
 void server_sha256(const void *data, size_t len, uint8_t out[32]);

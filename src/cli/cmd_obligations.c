@@ -1,0 +1,368 @@
+/* `haetae obligations`, `haetae report` and the incident verbs of issue 5
+ * (set, timeline, export), over a server data directory (--data DIR):
+ *   haetae obligations [--incident ID] [--due-within 24h] [--format table|json]
+ *   haetae report ID --obligation RULE [--format md|html|json] [--lang ko|en]
+ *                 [--subjects FILE] [--out FILE]
+ *   haetae report mark-sent ID --obligation RULE [--recipient TEXT] [--file REPORT]
+ *   haetae incident set ID NAME=VALUE...
+ *   haetae incident timeline ID [--proofs] [--out DIR]
+ *   haetae incident export ID --stix
+ * Every change goes through the server module and is in the ledger before
+ * the command says it is done. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+
+#define DEFAULT_DATA "var/server"
+
+typedef struct more_args {
+    const char *data, *format, *lang, *obligation, *subjects, *out, *recipient, *file, *within;
+    const char *incident, *who;
+    bool proofs, stix;
+    const char *positional[16];
+    size_t count;
+} more_args;
+
+static int parse(const char *cmd, int argc, char **argv, more_args *a) {
+    const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},       {"format", required_argument, NULL, 'f'},
+        {"lang", required_argument, NULL, 'l'},       {"obligation", required_argument, NULL, 'o'},
+        {"subjects", required_argument, NULL, 's'},   {"out", required_argument, NULL, 'O'},
+        {"recipient", required_argument, NULL, 'r'},  {"file", required_argument, NULL, 'F'},
+        {"due-within", required_argument, NULL, 'w'}, {"incident", required_argument, NULL, 'i'},
+        {"who", required_argument, NULL, 'W'},        {"proofs", no_argument, NULL, 'p'},
+        {"stix", no_argument, NULL, 'x'},             {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->data = DEFAULT_DATA;
+    a->lang = "en";
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->data = optarg; break;
+        case 'f': a->format = optarg; break;
+        case 'l': a->lang = optarg; break;
+        case 'o': a->obligation = optarg; break;
+        case 's': a->subjects = optarg; break;
+        case 'O': a->out = optarg; break;
+        case 'r': a->recipient = optarg; break;
+        case 'F': a->file = optarg; break;
+        case 'w': a->within = optarg; break;
+        case 'i': a->incident = optarg; break;
+        case 'W': a->who = optarg; break;
+        case 'p': a->proofs = true; break;
+        case 'x': a->stix = true; break;
+        default: return cli_fail(cmd, CLI_EXIT_USAGE, "see 'haetae %s --help'", cmd);
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->count == 16) return cli_fail(cmd, CLI_EXIT_USAGE, "unexpected '%s'", argv[i]);
+        a->positional[a->count++] = argv[i];
+    }
+    return CLI_EXIT_OK;
+}
+
+static const char *who_am_i(const char *given) {
+    if (given && *given) return given;
+    const struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_name ? pw->pw_name : "cli";
+}
+
+char *cli_find_policies_dir(void) {
+    const char *env = getenv("HAETAE_POLICIES_DIR");
+    char *dir = NULL;
+    if (env && *env) {
+        dir = strdup(env);
+    } else {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            char *slash = strrchr(exe, '/');
+            if (slash) *slash = '\0';
+            if (asprintf(&dir, "%s/../../policies", exe) < 0) dir = NULL;
+        }
+        if (dir && access(dir, F_OK) != 0) {
+            free(dir);
+            dir = strdup("/usr/share/haetae/policies");
+        }
+    }
+    return dir;
+}
+
+static int policies_open(server_policies **out, hae_err *err) {
+    char *dir = cli_find_policies_dir();
+    if (!dir) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    int rc = server_policies_load(dir, out, err);
+    free(dir);
+    return rc;
+}
+
+static int duration_s(const char *text, int64_t *seconds) {
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (!end || end == text || v < 0) return HAE_EINVAL;
+    double unit = strcmp(end, "d") == 0 ? 86400 : strcmp(end, "h") == 0 ? 3600
+                : strcmp(end, "m") == 0 ? 60 : (strcmp(end, "s") == 0 || !*end) ? 1 : -1;
+    if (unit < 0) return HAE_EINVAL;
+    *seconds = (int64_t)(v * unit);
+    return HAE_OK;
+}
+
+typedef struct print_ctx {
+    bool is_json;
+    int64_t now, within_s;
+    bool has_within;
+    size_t shown;
+} print_ctx;
+
+static int print_obligation(void *ctx, const server_obligation *o, hae_err *err) {
+    (void)err;
+    print_ctx *p = ctx;
+    if (p->has_within && (o->due_ns == 0 || o->sent_ns ||
+                          (o->due_ns - p->now) / 1000000000 > p->within_s)) {
+        return HAE_OK;
+    }
+    p->shown++;
+    if (p->is_json) {
+        hae_buf line = {0};
+        int rc = server_json_obligation(&line, o, p->now);
+        if (rc == HAE_OK) printf("%s\n", line.data);
+        hae_buf_free(&line);
+        return rc;
+    }
+    char due[HAE_TIME_LEN] = "-", left[32] = "-";
+    if (o->due_ns) {
+        hae_time_format(o->due_ns, due);
+        due[16] = '\0';
+        int64_t s = (o->due_ns - p->now) / 1000000000;
+        snprintf(left, sizeof left, "%s%lldh%02lldm", s < 0 ? "-" : "", (long long)(llabs(s) / 3600),
+                 (long long)(llabs(s) % 3600 / 60));
+    }
+    printf("%-36s  %-34.34s  %-10s  %-16s  %10s  %.40s\n", o->incident_id, o->rule_id, o->status,
+           due, left, o->notify);
+    return HAE_OK;
+}
+
+int cli_cmd_obligations(int argc, char **argv) {
+    more_args a;
+    int rc = parse("obligations", argc, argv, &a);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (a.count) {
+        printf("usage: haetae obligations [--incident ID] [--due-within 24h] [--format table|json]"
+               " [--data DIR]\n");
+        return strcmp(a.positional[0], "--help") == 0 || strcmp(a.positional[0], "help") == 0
+                   ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    print_ctx p = {.now = hae_time_now_ns()};
+    p.is_json = a.format ? strcmp(a.format, "json") == 0 : !isatty(fileno(stdout));
+    if (a.within && duration_s(a.within, &p.within_s) < 0) {
+        return cli_fail("obligations", CLI_EXIT_USAGE, "--due-within: a duration like 24h or 3d");
+    }
+    p.has_within = a.within != NULL;
+    hae_err err = {0};
+    server_policies *pol = NULL;
+    store *st = NULL;
+    rc = policies_open(&pol, &err);
+    if (rc == HAE_OK) rc = server_data_store_open(a.data, &st, &err);
+    if (rc == HAE_OK && !p.is_json) {
+        printf("%-36s  %-34s  %-10s  %-16s  %10s  %s\n", "INCIDENT", "OBLIGATION", "STATUS",
+               "DUE (UTC)", "LEFT", "TO");
+    }
+    if (rc == HAE_OK) {
+        rc = a.incident ? server_obligations_for(st, pol, a.incident, p.now, print_obligation, &p, &err)
+                        : server_obligations_all(st, pol, p.now, print_obligation, &p, &err);
+    }
+    store_close(st);
+    server_policies_free(pol);
+    return rc < 0 ? cli_fail("obligations", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
+
+static int write_out(const char *path, const hae_buf *b, hae_err *err) {
+    FILE *f = path ? fopen(path, "we") : stdout;
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    bool ok = fwrite(b->data, 1, b->len, f) == b->len;
+    ok &= path ? fclose(f) == 0 : fflush(f) == 0;
+    return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path ? path : "stdout");
+}
+
+static int report_mark_sent(const more_args *a, store *st, const server_policies *pol,
+                            hae_err *err) {
+    hae_buf report = {0};
+    int rc = HAE_OK;
+    if (a->file) {
+        FILE *f = fopen(a->file, "re");
+        if (!f) return hae_err_errno(err, errno, "%s", a->file);
+        char chunk[8192];
+        size_t n;
+        while (rc == HAE_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = hae_buf_append(&report, chunk, n);
+        fclose(f);
+    } else {
+        rc = server_report_render(st, pol, a->positional[2], a->obligation, SERVER_REPORT_JSON, a->lang,
+                                  a->subjects, &report, err);
+    }
+    char hex[65] = "";
+    if (rc == HAE_OK) {
+        uint8_t hash[32];
+        /* The hash of what was sent goes in the ledger, the text stays here. */
+        crypto_hash_sha256(hash, (const unsigned char *)(report.data ? report.data : ""), report.len);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    }
+    hae_buf_free(&report);
+    store_report r;
+    if (rc == HAE_OK) {
+        rc = server_report_mark_sent(st, pol, a->positional[2], a->obligation, a->recipient, hex,
+                                     who_am_i(a->who), &r, err);
+    }
+    uint64_t index = 0;
+    char ref[32];
+    if (rc == HAE_OK) {
+        snprintf(ref, sizeof ref, "%llu", (unsigned long long)r.seq);
+        rc = server_data_ledger_sync(a->data, st, "report_sent", ref, &index, err);
+    }
+    if (rc == HAE_OK) {
+        printf("report %s for incident %s marked sent (sha256 %s), ledger index %llu\n",
+               a->obligation, a->positional[2], hex, (unsigned long long)index);
+    }
+    return rc;
+}
+
+int cli_cmd_report(int argc, char **argv) {
+    more_args a;
+    int rc = parse("report", argc, argv, &a);
+    if (rc != CLI_EXIT_OK) return rc;
+    bool is_mark = a.count == 2 && strcmp(a.positional[0], "mark-sent") == 0;
+    if ((a.count != 1 && !is_mark) || !a.obligation) {
+        fprintf(a.count && strcmp(a.positional[0], "--help") == 0 ? stdout : stderr,
+                "usage: haetae report ID --obligation RULE [--format md|html|json] [--lang ko|en]\n"
+                "                     [--subjects FILE] [--out FILE] [--data DIR]\n"
+                "       haetae report mark-sent ID --obligation RULE [--recipient TEXT] [--file REPORT]\n"
+                "                     [--data DIR]\n");
+        return CLI_EXIT_USAGE;
+    }
+    server_report_format format = SERVER_REPORT_MD;
+    if (a.format && strcmp(a.format, "html") == 0) format = SERVER_REPORT_HTML;
+    else if (a.format && strcmp(a.format, "json") == 0) format = SERVER_REPORT_JSON;
+    else if (a.format && strcmp(a.format, "md") != 0) return cli_fail("report", CLI_EXIT_USAGE, "--format: md, html or json");
+    hae_err err = {0};
+    server_policies *pol = NULL;
+    store *st = NULL;
+    rc = policies_open(&pol, &err);
+    if (rc == HAE_OK) rc = server_data_store_open(a.data, &st, &err);
+    if (rc == HAE_OK && is_mark) {
+        a.positional[2] = a.positional[1];
+        rc = report_mark_sent(&a, st, pol, &err);
+    } else if (rc == HAE_OK) {
+        hae_buf out = {0};
+        rc = server_report_render(st, pol, a.positional[0], a.obligation, format, a.lang, a.subjects,
+                                  &out, &err);
+        if (rc == HAE_OK) rc = write_out(a.out, &out, &err);
+        hae_buf_free(&out);
+    }
+    store_close(st);
+    server_policies_free(pol);
+    return rc < 0 ? cli_fail("report", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
+
+/* ---- incident set | timeline | export ------------------------------------ */
+
+typedef struct timeline_ctx {
+    const char *out_dir;
+    size_t steps;
+} timeline_ctx;
+
+static int write_file(const char *dir, const char *name, const char *data, size_t len, hae_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    hae_buf b = {.data = (char *)(uintptr_t)data, .len = len};
+    return write_out(path, &b, err);
+}
+
+static int print_step(void *ctx, const store_ledger_record *r, const char *entry, size_t len,
+                      const char *proof, hae_err *err) {
+    timeline_ctx *t = ctx;
+    t->steps++;
+    char when[HAE_TIME_LEN];
+    hae_time_format(r->at_ns, when);
+    printf("step %zu  ledger index %llu  %s  %s %s\n  entry: %.*s\n", t->steps,
+           (unsigned long long)r->seq, when, r->kind, r->ref, (int)len, entry);
+    if (proof) printf("  proof:\n    %s\n", proof);
+    if (!t->out_dir) return HAE_OK;
+    char name[64];
+    snprintf(name, sizeof name, "%llu.entry", (unsigned long long)r->seq);
+    int rc = write_file(t->out_dir, name, entry, len, err);
+    if (rc == HAE_OK && proof) {
+        snprintf(name, sizeof name, "%llu.proof", (unsigned long long)r->seq);
+        rc = write_file(t->out_dir, name, proof, strlen(proof), err);
+    }
+    return rc;
+}
+
+static int incident_timeline(const more_args *a, store *st, hae_err *err) {
+    timeline_ctx t = {.out_dir = a->out};
+    if (a->out && mkdir(a->out, 0755) != 0 && errno != EEXIST) return hae_err_errno(err, errno, "%s", a->out);
+    int rc = server_data_timeline(a->data, st, a->positional[1], a->proofs, print_step, &t, err);
+    if (rc == HAE_OK && a->out) {
+        /* The checkpoint and the log's key beside the proofs: `haetae ledger
+         * verify` then needs nothing else. */
+        char src[4200];
+        snprintf(src, sizeof src, "%s/ledger/key.vkey", a->data);
+        hae_buf text = {0};
+        FILE *f = fopen(src, "re");
+        char chunk[4096];
+        size_t n;
+        while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = hae_buf_append(&text, chunk, n);
+        if (f) fclose(f);
+        if (rc == HAE_OK && text.data) rc = write_file(a->out, "key.vkey", text.data, text.len, err);
+        hae_buf_free(&text);
+    }
+    return rc;
+}
+
+int cli_incident_more(int argc, char **argv) {
+    more_args a;
+    int rc = parse("incident", argc, argv, &a);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *verb = a.count ? a.positional[0] : "";
+    hae_err err = {0};
+    store *st = NULL;
+    if (a.count < 2) return cli_fail("incident", CLI_EXIT_USAGE, "%s needs an incident id", verb);
+    if (server_data_store_open(a.data, &st, &err) < 0) return cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg);
+    if (strcmp(verb, "set") == 0 && a.count >= 3) {
+        for (size_t i = 2; i < a.count && rc == HAE_OK; i++) {
+            char name[64];
+            const char *eq = strchr(a.positional[i], '=');
+            if (!eq || (size_t)(eq - a.positional[i]) >= sizeof name) {
+                rc = hae_err_set(&err, HAE_EINVAL, "'%s': NAME=VALUE", a.positional[i]);
+                break;
+            }
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a.positional[i]), a.positional[i]);
+            rc = server_incident_set(st, a.positional[1], name, eq + 1, who_am_i(a.who), &err);
+        }
+        /* Attribute changes are logged like every step. */
+        uint64_t index = 0;
+        if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, NULL, NULL, &index, &err);
+        if (rc == HAE_OK) printf("incident %s: %zu attributes set\n", a.positional[1], a.count - 2);
+    } else if (strcmp(verb, "timeline") == 0 && a.count == 2) {
+        rc = incident_timeline(&a, st, &err);
+    } else if (strcmp(verb, "export") == 0 && a.count == 2 && a.stix) {
+        hae_buf out = {0};
+        rc = server_stix_export(st, a.positional[1], &out, &err);
+        if (rc == HAE_OK) rc = write_out(a.out, &out, &err);
+        hae_buf_free(&out);
+    } else {
+        store_close(st);
+        return cli_fail("incident", CLI_EXIT_USAGE,
+                        "set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix");
+    }
+    store_close(st);
+    return rc < 0 ? cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
