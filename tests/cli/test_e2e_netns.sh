@@ -43,7 +43,11 @@ done
 ip netns exec "$srv" "$bin" server --data "$work/server" --listen 0.0.0.0:8443 \
   >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
-for _ in $(seq 1 300); do grep -q '^haetae server: https' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do
+  grep -q '^haetae server: https' "$work/server.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || fail "server exited"
+  sleep 0.1
+done
 grep -q '^haetae server: https' "$work/server.out" || fail "server did not start"
 
 start_agent() { # name
