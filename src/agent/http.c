@@ -1,16 +1,16 @@
 /* The agent's only door to the network: HTTPS POSTs through libcurl, TLS 1.3
  * only, the server authenticated by its pinned public key and/or a CA. */
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "agent/curl_lib.h"
 #include "agent/transport_internal.h"
 
 enum { HTTP_BODY_MAX = 64 << 10 };
 
 struct http_client {
+    const curl_lib *lib;
     CURL *curl;
     char *url;
     char curl_pin[128];
@@ -18,21 +18,10 @@ struct http_client {
     const atomic_bool *cancel;
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_OK;
-
-/* curl_global_init is not thread-safe before libcurl is told it may be;
- * once per process, whichever thread gets here first. */
-static void global_init(void) {
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int http_client_open(http_client **out, const http_peer *peer, const atomic_bool *cancel,
                      hae_err *err) {
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        return hae_err_set(err, HAE_EIO, "libcurl: %s", curl_easy_strerror(global_rc));
-    }
+    const curl_lib *lib = curl_lib_get(err);
+    if (!lib) return HAE_ENOTSUP;
     if (strncmp(peer->url, "https://", 8) != 0) {
         return hae_err_set(err, HAE_EINVAL, "server URL '%s': must start with https://",
                            peer->url);
@@ -44,11 +33,12 @@ int http_client_open(http_client **out, const http_peer *peer, const atomic_bool
     }
     http_client *c = calloc(1, sizeof *c);
     if (!c) return hae_err_set(err, HAE_ENOMEM, "http: out of memory");
+    c->lib = lib;
     c->cancel = cancel;
     size_t url_len = strlen(peer->url);
     while (url_len > 8 && peer->url[url_len - 1] == '/') url_len--;
     c->url = strndup(peer->url, url_len);
-    c->curl = curl_easy_init();
+    c->curl = lib->easy_init();
     int rc = !c->url || !c->curl ? hae_err_set(err, HAE_ENOMEM, "http: out of memory") : HAE_OK;
     if (rc == HAE_OK && has_pin) {
         rc = agent_pin_to_curl(peer->pin, c->curl_pin, sizeof c->curl_pin, err);
@@ -59,29 +49,29 @@ int http_client_open(http_client **out, const http_peer *peer, const atomic_bool
     }
     CURL *h = c->curl;
     CURLcode set = CURLE_OK;
-    set |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    set |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-    set |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    set |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    set |= c->lib->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    set |= c->lib->easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    set |= c->lib->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    set |= c->lib->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     /* A stalled transfer (under 1 KiB/s for 60 s) is a dead one; a slow
      * but moving one may take as long as it needs. */
-    set |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    set |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-    set |= curl_easy_setopt(h, CURLOPT_USERAGENT, "haetae-agent/" HAETAE_VERSION);
-    set |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->detail);
+    set |= c->lib->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    set |= c->lib->easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    set |= c->lib->easy_setopt(h, CURLOPT_USERAGENT, "haetae-agent/" HAETAE_VERSION);
+    set |= c->lib->easy_setopt(h, CURLOPT_ERRORBUFFER, c->detail);
     if (has_pin) {
         /* The pin is the trust anchor (PROTOCOL.md, Enrollment): the server's
          * certificate is self-signed, so the chain is not checked, but curl
          * aborts before sending anything unless the key hash matches. */
-        set |= curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->curl_pin);
+        set |= c->lib->easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->curl_pin);
     }
     if (has_ca) {
-        set |= curl_easy_setopt(h, CURLOPT_CAINFO, peer->ca_file);
-        set |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        set |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        set |= c->lib->easy_setopt(h, CURLOPT_CAINFO, peer->ca_file);
+        set |= c->lib->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        set |= c->lib->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     } else {
-        set |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        set |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        set |= c->lib->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        set |= c->lib->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (set != CURLE_OK) {
         http_client_close(c);
@@ -133,40 +123,40 @@ int http_post(http_client *c, const char *path, const char *const *headers, size
     struct curl_slist *list = NULL;
     int rc = hae_buf_printf(&url, "%s%s", c->url, path);
     for (size_t i = 0; rc == HAE_OK && i < header_count; i++) {
-        struct curl_slist *grown = curl_slist_append(list, headers[i]);
+        struct curl_slist *grown = c->lib->slist_append(list, headers[i]);
         if (!grown) rc = HAE_ENOMEM;
         list = grown ? grown : list;
     }
     if (rc < 0) {
-        curl_slist_free_all(list);
+        c->lib->slist_free_all(list);
         hae_buf_free(&url);
         return hae_err_set(err, rc, "http: out of memory");
     }
     CURL *h = c->curl;
     CURLcode set = CURLE_OK;
-    set |= curl_easy_setopt(h, CURLOPT_URL, url.data);
-    set |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    set |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    set |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    set |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    set |= curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    set |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    set |= curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-    set |= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    set |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-    set |= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    set |= c->lib->easy_setopt(h, CURLOPT_URL, url.data);
+    set |= c->lib->easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    set |= c->lib->easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    set |= c->lib->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    set |= c->lib->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    set |= c->lib->easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    set |= c->lib->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    set |= c->lib->easy_setopt(h, CURLOPT_HEADERDATA, resp);
+    set |= c->lib->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    set |= c->lib->easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    set |= c->lib->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     c->detail[0] = '\0';
-    CURLcode done = set == CURLE_OK ? curl_easy_perform(h) : set;
+    CURLcode done = set == CURLE_OK ? c->lib->easy_perform(h) : set;
     if (done == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+        c->lib->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     } else {
-        rc = hae_err_set(err, HAE_EIO, "%s: %s%s%s", url.data, curl_easy_strerror(done),
+        rc = hae_err_set(err, HAE_EIO, "%s: %s%s%s", url.data, c->lib->easy_strerror(done),
                          c->detail[0] ? ": " : "", c->detail);
     }
     /* The handle keeps the connection for the next batch, not our pointers. */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-    curl_slist_free_all(list);
+    c->lib->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    c->lib->easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    c->lib->slist_free_all(list);
     hae_buf_free(&url);
     return rc;
 }
@@ -177,7 +167,7 @@ void http_response_free(http_response *resp) {
 
 void http_client_close(http_client *c) {
     if (!c) return;
-    if (c->curl) curl_easy_cleanup(c->curl);
+    if (c->curl) c->lib->easy_cleanup(c->curl);
     free(c->url);
     free(c);
 }

@@ -1,7 +1,6 @@
 /* Everything the agent reads that came from elsewhere: the enrollment token,
  * server.json, the server's replies and its Retry-After header. Pure
  * functions over bytes (tests/fuzz/fuzz_agent_reply.c feeds them). */
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -9,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/transport_internal.h"
 
@@ -237,6 +237,24 @@ void agent_describe_error_reply(const char *text, size_t len, char *out, size_t 
     hae_arena_free(&arena);
 }
 
+
+/* An HTTP-date (RFC 9110 section 5.6.7): IMF-fixdate, and the two obsolete
+ * forms a recipient must still accept. -1 when text is none of them. */
+static time_t parse_http_date(const char *text) {
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
+        "%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+        "%a %b %d %H:%M:%S %Y",      /* Sun Nov  6 08:49:37 1994 */
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(text, formats[i], &tm);
+        if (end && *end == '\0') return timegm(&tm);
+    }
+    return -1;
+}
+
 bool agent_parse_retry_after(const char *value, size_t len, int64_t now_s, uint32_t *seconds) {
     while (len > 0 && (value[0] == ' ' || value[0] == '\t')) value++, len--;
     while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t' ||
@@ -256,7 +274,7 @@ bool agent_parse_retry_after(const char *value, size_t len, int64_t now_s, uint3
         *seconds = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
         return true;
     }
-    time_t when = curl_getdate(text, NULL);
+    time_t when = parse_http_date(text);
     if (when < 0) return false;
     int64_t delta = (int64_t)when - now_s;
     *seconds = delta <= 0 ? 0 : delta > UINT32_MAX ? UINT32_MAX : (uint32_t)delta;

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +269,22 @@ void procfs_socket_owners_free(procfs_socket_owners *o) {
     }
 }
 
-void procfs_user_name(uid_t uid, char out[64]) {
+/* Every exec event names its user; getpwuid_r parses /etc/passwd (or asks
+ * NSS) each time. A few recent answers, kept for a minute so a renamed or
+ * new account shows up soon, spare the agent most of that work. */
+enum { USER_CACHE_SLOTS = 16 };
+static const int64_t USER_CACHE_TTL_NS = 60LL * 1000000000;
+
+typedef struct user_cache_slot {
+    uid_t uid;
+    int64_t looked_up_ns; /* 0: empty */
+    char name[64];
+} user_cache_slot;
+
+static user_cache_slot user_cache[USER_CACHE_SLOTS];
+static pthread_mutex_t user_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lookup_user_name(uid_t uid, char out[64]) {
     struct passwd pw, *result = NULL;
     char buf[1024];
     if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result) {
@@ -276,4 +292,20 @@ void procfs_user_name(uid_t uid, char out[64]) {
     } else {
         snprintf(out, 64, "%u", (unsigned)uid);
     }
+}
+
+void procfs_user_name(uid_t uid, char out[64]) {
+    int64_t now = hae_time_monotonic_ns();
+    user_cache_slot *slot = &user_cache[uid % USER_CACHE_SLOTS];
+    pthread_mutex_lock(&user_cache_lock);
+    bool is_fresh = slot->looked_up_ns && slot->uid == uid &&
+                    now - slot->looked_up_ns < USER_CACHE_TTL_NS;
+    if (is_fresh) memcpy(out, slot->name, 64);
+    pthread_mutex_unlock(&user_cache_lock);
+    if (is_fresh) return;
+    lookup_user_name(uid, out);
+    pthread_mutex_lock(&user_cache_lock);
+    *slot = (user_cache_slot){.uid = uid, .looked_up_ns = now};
+    memcpy(slot->name, out, 64);
+    pthread_mutex_unlock(&user_cache_lock);
 }
