@@ -262,6 +262,37 @@ static void test_keywords_never_straddle_two_values(void **state) {
     assert_int_equal(hits_of(r, "{\"A\":[\"ev\",\"il\"],\"B\":null,\"C\":\"EVIL\"}"), 1);
 }
 
+/* The prefilter frames each value with 0xff bytes (never in UTF-8); an
+ * event whose value holds one anyway is still answered exactly. */
+static void test_values_holding_0xff_match_exactly(void **state) {
+    (void)state;
+    const char *r = RULE("  sel:\n    Image|endswith: '/evil'\n  kw:\n    - 'bad*word'\n"
+                         "  condition: sel or kw\n");
+    assert_int_equal(hits_of(r, "{\"Image\":\"/x\xff/evil\"}"), 1);
+    assert_int_equal(hits_of(r, "{\"Image\":\"/evil\xff\"}"), 0);
+    assert_int_equal(hits_of(r, "{\"A\":\"bad\xffword\"}"), 1);
+    assert_int_equal(hits_of(r, "{\"A\":\"bad\",\"B\":\"word\"}"), 0);
+    assert_int_equal(hits_of(r, "{\"A\":\"bad\",\"B\":\"wordy\",\"Image\":\"/evil\"}"), 1);
+}
+
+/* A field with very many literals gets a database of its own from
+ * Hyperscan's literal compiler: same answers for every shape. */
+static void test_fields_with_very_many_literals(void **state) {
+    (void)state;
+    hae_buf y = {0};
+    assert_int_equal(hae_buf_append_str(&y, RULE("  sel:\n    Image|endswith:\n")), HAE_OK);
+    for (int i = 0; i < 1500; i++) assert_int_equal(hae_buf_printf(&y, "      - '/bin%d'\n", i), HAE_OK);
+    assert_int_equal(hae_buf_append_str(&y, "  eq:\n    User:\n"), HAE_OK);
+    for (int i = 0; i < 1500; i++) assert_int_equal(hae_buf_printf(&y, "      - 'u%d'\n", i), HAE_OK);
+    assert_int_equal(hae_buf_append_str(&y, "  condition: sel or eq\n"), HAE_OK);
+    assert_int_equal(hits_of(y.data, "{\"Image\":\"/usr/BIN1499\"}"), 1);
+    assert_int_equal(hits_of(y.data, "{\"Image\":\"/usr/bin1499x\"}"), 0);
+    assert_int_equal(hits_of(y.data, "{\"User\":\"U7\"}"), 1);
+    assert_int_equal(hits_of(y.data, "{\"User\":\"u7x\",\"X\":\"u7\"}"), 0);
+    assert_int_equal(hits_of(y.data, "{\"User\":\"xu7\"}"), 0);
+    hae_buf_free(&y);
+}
+
 static void test_time_part_modifiers(void **state) {
     (void)state;
     const char *r = RULE("  night:\n    AuthTime|hour|gte: 22\n  condition: night\n");
@@ -311,6 +342,8 @@ int main(void) {
         cmocka_unit_test(test_null_and_empty_values),
         cmocka_unit_test(test_keywords_search_every_field),
         cmocka_unit_test(test_keywords_never_straddle_two_values),
+        cmocka_unit_test(test_values_holding_0xff_match_exactly),
+        cmocka_unit_test(test_fields_with_very_many_literals),
         cmocka_unit_test(test_time_part_modifiers),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
