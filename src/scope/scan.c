@@ -47,6 +47,7 @@ void scope_worker_discard(scope_worker *w) {
 
 void scope_worker_free(scope_worker *w) {
     free(w->cands);
+    free(w->regions);
     hae_buf_free(&w->findings_out);
     hae_buf_free(&w->batch.entries);
     if (w->scratch) hs_free_scratch(w->scratch);
@@ -163,6 +164,9 @@ static int on_create_table(scope_worker *w, size_t to) {
     if (w->doc->format != SCOPE_FMT_SQL || to < 12) return 0;
     size_t start = to - 12;
     size_t len = w->len - start < 65536 ? w->len - start : 65536;
+    /* learning may move the tables the locator's walk points into: the next
+     * candidate starts a fresh walk, which finds its table again */
+    w->doc->loc.walk_active = false;
     return scope_tables_learn(&w->doc->tables, w->buf + start, len) < 0 ? 1 : 0;
 }
 
@@ -245,7 +249,7 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     (void)from; /* no start of match is tracked: see patterns.c */
     scope_worker *w = ctx;
     const char *b = w->buf;
-    size_t e = (size_t)to, s;
+    size_t e = w->region_base + (size_t)to, s;
     const scope_pattern *p = id == SCOPE_PATTERN_CREATE_TABLE ? NULL : &scope_patterns[id];
     bool is_number = p && (p->bound == SCOPE_BOUND_DIGIT || p->bound == SCOPE_BOUND_DIGIT_PAST);
     if (is_number && p->bound == SCOPE_BOUND_DIGIT_PAST && e > 0 && !is_digit(b[e - 1])) e--;
@@ -295,12 +299,27 @@ int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len
     w->error = HAE_OK;
     scope_locator_reset(&d->loc);
     scope_worker_discard(w);
-    /* Hyperscan takes lengths as unsigned int: feed huge windows in parts
-     * cut at a newline (or with an overlap when a line is longer). */
-    hs_error_t rc = hs_scan(w->scanner->db, buf, (unsigned)len, 0, w->scratch, on_match, w);
-    if (rc == HS_SCAN_TERMINATED) return w->error < 0 ? w->error : HAE_EINVAL;
-    if (rc != HS_SUCCESS) return HAE_EIO;
-    int out = flush_number(w);
+    /* Windows are at most WINDOW + LINE_REACH bytes (engine.c), well within
+     * Hyperscan's unsigned int lengths. */
+    int out = HAE_OK;
+    if (w->scanner->is_exhaustive) {
+        w->region_count = 1;
+        if (!w->regions && !(w->regions = malloc(sizeof *w->regions))) return HAE_ENOMEM;
+        w->region_cap = w->region_cap ? w->region_cap : 1;
+        w->regions[0] = (scope_range){0, len};
+    } else {
+        out = scope_prefilter(w, buf, len);
+        if (out < 0) return out;
+    }
+    for (size_t i = 0; i < w->region_count; i++) {
+        const scope_range *r = &w->regions[i];
+        w->region_base = r->start;
+        hs_error_t rc = hs_scan(w->scanner->db, buf + r->start, (unsigned)(r->end - r->start), 0,
+                                w->scratch, on_match, w);
+        if (rc == HS_SCAN_TERMINATED) return w->error < 0 ? w->error : HAE_EINVAL;
+        if (rc != HS_SUCCESS) return HAE_EIO;
+    }
+    out = flush_number(w);
     if (out < 0) return out;
     return w->has_record ? emit_record(w) : HAE_OK;
 }

@@ -187,6 +187,10 @@ typedef struct scope_cand {
     size_t norm_len;
 } scope_cand;
 
+typedef struct scope_range {
+    size_t start, end;
+} scope_range;
+
 typedef struct scope_scanner scope_scanner;
 typedef struct scope_worker {
     scope_scanner *scanner;
@@ -201,6 +205,10 @@ typedef struct scope_worker {
     /* numeric matches ending at one offset, merged into one walk back */
     size_t number_end;
     uint32_t number_kinds;
+    /* prefilter.c: the ranges of the window Hyperscan scans */
+    scope_range *regions;
+    size_t region_count, region_cap;
+    size_t region_base;  /* offset of the range being scanned in the window */
     /* the record being assembled */
     bool has_record;
     size_t record;
@@ -224,6 +232,13 @@ typedef struct scope_worker {
  * base is the offset of buf[0] in the document. */
 int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len, uint64_t base,
                       size_t accept_from, size_t accept_to);
+/* ---- prefilter.c: where in a window Hyperscan has to look ---------------- */
+
+#define SCOPE_PREFILTER_GAP 64 /* regions closer than this are scanned as one */
+/* Fills w->regions with the sorted, merged ranges of buf[0..len) that can
+ * hold a candidate; scanning only them finds what a scan of all finds. */
+int scope_prefilter(scope_worker *w, const char *buf, size_t len);
+
 /* Drops the record being assembled (after a SIGBUS, say). */
 void scope_worker_discard(scope_worker *w);
 void scope_worker_free(scope_worker *w);
@@ -239,6 +254,7 @@ struct scope_scanner {
     _Atomic uint64_t bytes_done, bytes_total, files_done, files_total, findings;
     scope_report *report;
     bool is_used;
+    bool is_exhaustive;     /* Hyperscan over every byte, no prefilter (tests) */
 };
 
 int scope_worker_init(scope_worker *w, scope_scanner *s);
