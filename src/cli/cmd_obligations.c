@@ -187,10 +187,14 @@ int cli_cmd_obligations(int argc, char **argv) {
 }
 
 static int write_out(const char *path, const hae_buf *b, hae_err *err) {
-    FILE *f = path ? fopen(path, "we") : stdout;
+    if (!path) {
+        bool ok = fwrite(b->data, 1, b->len, stdout) == b->len && fflush(stdout) == 0;
+        return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "stdout: write failed");
+    }
+    FILE *f = fopen(path, "we");
     if (!f) return hae_err_errno(err, errno, "%s", path);
     bool ok = fwrite(b->data, 1, b->len, f) == b->len;
-    ok &= path ? fclose(f) == 0 : fflush(f) == 0;
+    ok &= fclose(f) == 0;
     return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path ? path : "stdout");
 }
 
@@ -282,8 +286,11 @@ typedef struct timeline_ctx {
 static int write_file(const char *dir, const char *name, const char *data, size_t len, hae_err *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    hae_buf b = {.data = (char *)(uintptr_t)data, .len = len};
-    return write_out(path, &b, err);
+    FILE *f = fopen(path, "we");
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    bool ok = fwrite(data, 1, len, f) == len;
+    ok &= fclose(f) == 0;
+    return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path);
 }
 
 static int print_step(void *ctx, const store_ledger_record *r, const char *entry, size_t len,

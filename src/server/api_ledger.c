@@ -16,6 +16,7 @@
 #define TILE_WIDTH 256
 
 static int latest(server *s, hae_buf *note, ledger_checkpoint *cp, hae_err *err) {
+    memset(cp, 0, sizeof *cp);
     int rc = ledger_read_checkpoint(s->ledger, 0, note, err);
     const char *blank = rc == HAE_OK ? strstr(note->data, "\n\n") : NULL;
     if (rc == HAE_OK && !blank) rc = hae_err_set(err, HAE_EIO, "unreadable checkpoint");

@@ -90,7 +90,7 @@ int server_data_timeline(const char *data_dir, store *st, const char *incident_i
     if (rc == HAE_OK) rc = server_ledger_drain(t.l, st, true, NULL, err);
     if (rc == HAE_OK && proofs) {
         rc = ledger_read_checkpoint(t.l, 0, &note, err);
-        ledger_checkpoint cp;
+        ledger_checkpoint cp = {.size = 0};
         const char *blank = rc == HAE_OK ? strstr(note.data, "\n\n") : NULL;
         if (rc == HAE_OK && (!blank || ledger_checkpoint_parse(note.data, (size_t)(blank - note.data) + 1,
                                                                &cp, err) < 0)) {

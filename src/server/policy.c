@@ -257,7 +257,7 @@ static int load_file(server_policies *p, const char *dir, const char *name, hae_
     if (len == POLICY_MAX_BYTES) rc = hae_err_set(err, HAE_ELIMIT, "%s: over 1 MiB", path);
     if (rc == HAE_OK) rc = hae_json_parse(text, len, &p->arena, &doc, err);
     free(text);
-    if (rc < 0) return hae_err_prefix(err, "%s: ", path);
+    if (rc < 0 || !doc) return hae_err_prefix(err, "%s: ", path);
     if (doc->type != HAE_JSON_OBJECT || (!policy_str(doc, "regime") && !policy_str(doc, "calendar"))) {
         return hae_err_set(err, HAE_EINVAL, "%s: an object with \"regime\" or \"calendar\"", path);
     }
@@ -282,12 +282,15 @@ int server_policies_load(const char *dir, server_policies **out, hae_err *err) {
     int n = scandir(dir, &names, is_json, compare_names);
     if (n < 0) return hae_err_errno(err, errno, "policies %s", dir);
     server_policies *p = calloc(1, sizeof *p);
-    int rc = p ? HAE_OK : hae_err_set(err, HAE_ENOMEM, "out of memory");
-    if (rc == HAE_OK) {
-        p->docs = hae_arena_alloc(&p->arena, (size_t)(n + 1) * sizeof *p->docs);
-        p->files = hae_arena_alloc(&p->arena, (size_t)(n + 1) * sizeof *p->files);
-        if (!p->docs || !p->files) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (!p) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return hae_err_set(err, HAE_ENOMEM, "out of memory");
     }
+    int rc = HAE_OK;
+    p->docs = hae_arena_alloc(&p->arena, (size_t)(n + 1) * sizeof(hae_json *));
+    p->files = hae_arena_alloc(&p->arena, (size_t)(n + 1) * sizeof(char *));
+    if (!p->docs || !p->files) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         if (rc == HAE_OK) rc = load_file(p, dir, names[i]->d_name, err);
         free(names[i]);
@@ -295,7 +298,7 @@ int server_policies_load(const char *dir, server_policies **out, hae_err *err) {
     free(names);
     /* Rules are checked once every file is in: reports and calendars may
      * live in other files. */
-    for (size_t i = 0; p && rc == HAE_OK && i < p->count; i++) {
+    for (size_t i = 0; rc == HAE_OK && p->docs && p->files && i < p->count; i++) {
         const hae_json *rules = hae_json_member(p->docs[i], "rules");
         for (const hae_json *r = rules ? rules->child : NULL; r && rc == HAE_OK; r = r->next) {
             rc = rule_check(p, p->files[i], r, err);

@@ -44,8 +44,7 @@ static int subjects_read(const char *path, values *v, hae_err *err) {
     if (!f) return hae_err_errno(err, errno, "%s", path);
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
+    while (getline(&line, &cap, f) > 0) {
         if (strncmp(line, "{\"person\":", 10) != 0) continue;
         v->subjects++;
         const char *k = strstr(line, "\"kinds\":[");

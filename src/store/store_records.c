@@ -252,16 +252,16 @@ static int ledger_move(store *s, size_t count, uint64_t first_index, hae_err *er
         return hae_err_set(err, HAE_EINVAL, "ledger: records logged from %llu, the store expects %llu",
                            (unsigned long long)first_index, (unsigned long long)cursor);
     }
-    static const char *const sql[] = {
-        "CREATE TEMP TABLE IF NOT EXISTS ledger_batch(seq INTEGER PRIMARY KEY)",
-        "DELETE FROM ledger_batch",
-        "INSERT INTO ledger_batch SELECT seq FROM ledger_outbox ORDER BY seq LIMIT ?1",
+    static const char create[] = "CREATE TEMP TABLE IF NOT EXISTS ledger_batch(seq INTEGER PRIMARY KEY)";
+    static const char clear[] = "DELETE FROM ledger_batch";
+    static const char pick[] = "INSERT INTO ledger_batch SELECT seq FROM ledger_outbox ORDER BY seq LIMIT ?1";
+    static const char to_index[] =
         "INSERT INTO ledger_index(idx, kind, ref, incident_id, at_ns, body)"
         " SELECT ?2 + row_number() OVER (ORDER BY seq) - 1, kind, ref, incident_id, at_ns, body"
-        " FROM ledger_outbox WHERE seq IN (SELECT seq FROM ledger_batch)",
-        "DELETE FROM ledger_outbox WHERE seq IN (SELECT seq FROM ledger_batch)",
-        "INSERT OR REPLACE INTO cursors(name, value) VALUES ('ledger', ?2 + ?1)",
-    };
+        " FROM ledger_outbox WHERE seq IN (SELECT seq FROM ledger_batch)";
+    static const char drop[] = "DELETE FROM ledger_outbox WHERE seq IN (SELECT seq FROM ledger_batch)";
+    static const char cursor_sql[] = "INSERT OR REPLACE INTO cursors(name, value) VALUES ('ledger', ?2 + ?1)";
+    const char *const sql[] = {create, clear, pick, to_index, drop, cursor_sql};
     for (size_t i = 0; rc == HAE_OK && i < sizeof sql / sizeof sql[0]; i++) {
         sqlite3_stmt *stmt = NULL;
         if ((rc = store_sql_prepare(s, sql[i], &stmt, err)) < 0) break;
