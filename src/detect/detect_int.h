@@ -170,6 +170,7 @@ struct rule {
     uint32_t *corr_users;         /* correlations that take this rule's matches */
     size_t corr_user_count;
     bool is_always;               /* prefilter cannot rule it out */
+    uint16_t logsource[3];        /* product, category, service ids (logsource.c) */
 };
 
 /* ---- the engine ------------------------------------------------------ */
@@ -240,11 +241,34 @@ bool match_expr(detect_engine *e, const expr *x, const hae_event *ev, const uint
 bool match_logsource(const rule *r, const hae_event *ev);
 bool match_can_fire_without_prefilter(const expr *x);
 
+/* logsource.c: product, category, service as ids. */
+enum { LOGSOURCE_ANY = 0, LOGSOURCE_OTHER = 1, LOGSOURCE_FIRST = 2 };
+typedef struct logsource_index {
+    const char **values[3]; /* the distinct values rules name, per attribute */
+    size_t *lens[3];
+    size_t count[3];
+} logsource_index;
+int logsource_index_build(logsource_index *x, detect_engine *e); /* sets rule.logsource */
+void logsource_index_free(logsource_index *x);
+void logsource_event_ids(const logsource_index *x, const hae_event *ev, uint16_t out[3]);
+/* match_logsource on ids: an attribute rules out a rule only when both declare it. */
+static inline bool logsource_compatible(const uint16_t rule_ids[3], const uint16_t event_ids[3]) {
+    for (int k = 0; k < 3; k++) {
+        if (rule_ids[k] != LOGSOURCE_ANY && event_ids[k] != LOGSOURCE_ANY &&
+            rule_ids[k] != event_ids[k]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* prefilter.c (Hyperscan) */
 int prefilter_build(detect_engine *e, prefilter **out, hae_err *err);
 void prefilter_free(prefilter *p);
 /* Scans ev, sets hits[global pattern id] for every prefilter pattern that
- * matched, and lists candidate rules (always-rules included). */
+ * matched, and lists candidate rules (always-rules included) whose
+ * logsource fits the event. *hits is NULL when the event must take the
+ * reference path: then every rule is a candidate, logsource unchecked. */
 int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t **candidates,
                    size_t *candidate_count, hae_err *err);
 

@@ -377,7 +377,8 @@ int detect_engine_match(detect_engine *e, const hae_event *ev, detect_hit_fn on_
     int rc = prefilter_scan(e->prefilter, ev, &hits, &candidates, &count, err);
     for (size_t i = 0; rc == HAE_OK && i < count; i++) {
         rule *r = e->rules[candidates[i]];
-        if (!match_logsource(r, ev) || !match_expr(e, r->condition, ev, hits)) continue;
+        /* the prefilter checked logsource, unless it sent the event down the reference path */
+        if ((!hits && !match_logsource(r, ev)) || !match_expr(e, r->condition, ev, hits)) continue;
         rc = rule_matched(e, r, ev, on_hit, ctx, err);
     }
     return rc;

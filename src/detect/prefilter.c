@@ -11,16 +11,20 @@
  * (bench/detect-throughput), so each field's literals and wildcard
  * patterns share one database and keywords are one scan over all values.
  * The event's values are laid end to end, each between two 0xff bytes,
- * which never occur in UTF-8: a field is scanned as 0xff, its value, 0xff,
- * so equals/startswith/endswith are the literal framed by \xff where it
- * is anchored (no \A or \z: end-anchored literals made Hyperscan's
- * compiler several times slower on SigmaHQ's thousands of
- * Image|endswith), and wildcards compile to [^\xff]*, so no keyword match
- * leaves its value. Literals holding 0xff stay direct. An event with a raw
- * 0xff byte in a value (not UTF-8) skips the prefilter and is evaluated on
- * the reference path. A field with very many literals (the full SigmaHQ
- * set's CommandLine, Image...) keeps them in a second database from
- * Hyperscan's literal compiler, which builds large sets far faster. */
+ * which never occur in UTF-8, and a field is scanned as 0xff, its value,
+ * 0xff: equals/startswith/endswith are the literal framed by \xff where it
+ * is anchored. \z made Hyperscan's compiler several times slower on
+ * SigmaHQ's thousands of Image|endswith, and \A (cheaper to scan for
+ * small sets) still doubled the compile time of the full SigmaHQ set for
+ * no measurable gain (bench/detect-throughput, callgrind). A field with
+ * very many literals (the full set's CommandLine, Image...) keeps them in
+ * a second database from Hyperscan's literal compiler, which builds large
+ * sets far faster. Keywords are one scan over the whole buffer; wildcards
+ * compile to [^\xff]* there, so no keyword match leaves its value.
+ * Literals holding 0xff stay direct; an event with a raw 0xff byte in a
+ * value (not UTF-8) skips the prefilter and is evaluated on the reference
+ * path. Rules and databases whose logsource cannot fit the event's are
+ * skipped, per kind of event (logsource.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +50,22 @@ typedef struct field_db {
     size_t count, cap;
     hs_database_t *db;     /* expressions (and literals, unless lit_db) */
     hs_database_t *lit_db; /* literals of a field that has very many */
+    uint16_t (*sources)[3]; /* distinct logsource ids of its patterns' rules */
+    size_t source_count;
 } field_db;
+
+/* What an event of one logsource class (its product, category, service
+ * ids) needs: the databases holding a pattern of a rule that fits it, and
+ * the always-rules that fit it. Built on the first event of the class. */
+typedef struct event_class {
+    uint16_t ids[3];
+    uint8_t *live;         /* per database */
+    uint32_t *always;
+    size_t always_count;
+} event_class;
+
+/* Kinds of events remembered; past them, the rest share one unpruned class. */
+enum { MAX_CLASSES = 64 };
 
 /* From this many literals on, a field's literals get their own database:
  * compile time, not scan time, sets the bound (bench/detect-throughput). */
@@ -71,19 +90,23 @@ struct prefilter {
     size_t value_cap;
     uint32_t *all;         /* every single-event rule: the reference path */
     size_t all_count;
+    logsource_index logsources;
+    event_class classes[MAX_CLASSES];
+    size_t class_count;
+    event_class unpruned;  /* every database, every always-rule */
+    uint16_t event_ids[3]; /* the current event's logsource */
 };
 
 static unsigned char lower_ascii(unsigned char c) {
     return (unsigned char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
 
-/* FNV-1a over the ASCII-folded name (field names compare case-insensitively). */
+/* FNV-1a over the name with bit 0x20 set: folds ASCII case (field names
+ * compare case-insensitively) without a branch; the other bytes it merges
+ * only share a hash, name_equal tells them apart. */
 static uint64_t hash_name(const char *s) {
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= lower_ascii((unsigned char)*s);
-        h *= 1099511628211ULL;
-    }
+    for (; *s; s++) h = (h ^ ((unsigned char)*s | 0x20)) * 1099511628211ULL;
     return h;
 }
 
@@ -178,8 +201,20 @@ static char *glob_to_regex(const pattern *pat, bool is_keyword, char **lit, size
     return re.data;
 }
 
+static int add_source(field_db *d, const uint16_t ids[3]) {
+    for (size_t i = 0; i < d->source_count; i++) {
+        if (memcmp(d->sources[i], ids, sizeof d->sources[i]) == 0) return HAE_OK;
+    }
+    uint16_t (*grown)[3] = realloc(d->sources, (d->source_count + 1) * sizeof *grown);
+    if (!grown) return HAE_ENOMEM;
+    d->sources = grown;
+    memcpy(d->sources[d->source_count++], ids, sizeof *grown);
+    return HAE_OK;
+}
+
 static int db_add(field_db *d, const char *re, const char *lit, size_t lit_len, unsigned id,
-                  unsigned flags) {
+                  unsigned flags, const rule *owner) {
+    if (owner && add_source(d, owner->logsource) < 0) return HAE_ENOMEM;
     if (d->count == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         entry *grown = realloc(d->entries, cap * sizeof *grown);
@@ -215,11 +250,11 @@ static int register_leaf(prefilter *p, const leaf *l) {
         unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL | (pat->cased ? 0 : HS_FLAG_CASELESS);
         int rc = HAE_OK;
         if (!l->field) {
-            rc = db_add(&p->dbs[0], re, lit, lit_len, pat->global_id, flags);
+            rc = db_add(&p->dbs[0], re, lit, lit_len, pat->global_id, flags, pat->owner);
         } else {
             for (size_t n = 0; n < l->name_count && rc == HAE_OK; n++) {
                 field_db *d = get_db(p, l->names[n]);
-                rc = d ? db_add(d, re, lit, lit_len, pat->global_id, flags) : HAE_ENOMEM;
+                rc = d ? db_add(d, re, lit, lit_len, pat->global_id, flags, pat->owner) : HAE_ENOMEM;
             }
         }
         free(re);
@@ -348,6 +383,11 @@ static int finish(prefilter *p, hae_err *err) {
         if (!r->corr) p->all[p->all_count++] = (uint32_t)i;
     }
     for (size_t i = 0; i < p->db_count; i++) db_release_build(&p->dbs[i]);
+    p->unpruned.live = malloc(p->db_count + 1);
+    if (!p->unpruned.live) return hae_err_set(err, HAE_ENOMEM, "out of memory building the prefilter");
+    memset(p->unpruned.live, 1, p->db_count + 1);
+    p->unpruned.always = p->always;
+    p->unpruned.always_count = p->always_count;
     return HAE_OK;
 }
 
@@ -355,7 +395,8 @@ int prefilter_build(detect_engine *e, prefilter **out, hae_err *err) {
     prefilter *p = calloc(1, sizeof *p);
     if (!p) return hae_err_set(err, HAE_ENOMEM, "out of memory building the prefilter");
     p->engine = e;
-    int rc = get_db(p, "") ? HAE_OK : HAE_ENOMEM; /* dbs[0]: keywords, in every field */
+    int rc = logsource_index_build(&p->logsources, e);
+    if (rc == HAE_OK && !get_db(p, "")) rc = HAE_ENOMEM; /* dbs[0]: keywords, in every field */
     for (size_t i = 0; rc == HAE_OK && i < e->rule_count; i++) {
         if (!e->rules[i]->corr) rc = register_expr(p, e->rules[i]->condition);
     }
@@ -377,6 +418,7 @@ void prefilter_free(prefilter *p) {
         db_release_build(d);
         hs_free_database(d->db);
         hs_free_database(d->lit_db);
+        free(d->sources);
         free(d->name);
     }
     hs_free_scratch(p->scratch);
@@ -387,6 +429,12 @@ void prefilter_free(prefilter *p) {
     free(p->always);
     free(p->candidates);
     free(p->all);
+    for (size_t i = 0; i < p->class_count; i++) {
+        free(p->classes[i].live);
+        free(p->classes[i].always);
+    }
+    free(p->unpruned.live);
+    logsource_index_free(&p->logsources);
     free(p->value_start);
     hae_buf_free(&p->values);
     free(p);
@@ -410,9 +458,44 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     const rule *r = p->engine->patterns[id]->owner;
     if (r && p->engine->seen[r->index] != s->epoch) {
         p->engine->seen[r->index] = s->epoch;
-        p->candidates[p->candidate_count++] = r->index;
+        if (logsource_compatible(r->logsource, p->event_ids)) {
+            p->candidates[p->candidate_count++] = r->index;
+        }
     }
     return 0;
+}
+
+static bool sources_fit(const field_db *d, const uint16_t ids[3]) {
+    for (size_t i = 0; i < d->source_count; i++) {
+        if (logsource_compatible(d->sources[i], ids)) return true;
+    }
+    return false;
+}
+
+/* The class of events with these logsource ids, built on first use. */
+static const event_class *event_class_for(prefilter *p, const uint16_t ids[3]) {
+    for (size_t i = 0; i < p->class_count; i++) {
+        if (memcmp(p->classes[i].ids, ids, sizeof p->classes[i].ids) == 0) return &p->classes[i];
+    }
+    if (p->class_count == MAX_CLASSES) return &p->unpruned;
+    event_class *c = &p->classes[p->class_count];
+    c->live = malloc(p->db_count + 1);
+    c->always = malloc((p->always_count + 1) * sizeof *c->always);
+    if (!c->live || !c->always) { /* correct without pruning, only slower */
+        free(c->live);
+        free(c->always);
+        memset(c, 0, sizeof *c);
+        return &p->unpruned;
+    }
+    memcpy(c->ids, ids, sizeof c->ids);
+    for (size_t i = 0; i < p->db_count; i++) c->live[i] = sources_fit(&p->dbs[i], ids);
+    c->always_count = 0;
+    for (size_t i = 0; i < p->always_count; i++) {
+        const rule *r = p->engine->rules[p->always[i]];
+        if (logsource_compatible(r->logsource, ids)) c->always[c->always_count++] = p->always[i];
+    }
+    p->class_count++;
+    return c;
 }
 
 static int compare_u32(const void *a, const void *b) {
@@ -473,12 +556,13 @@ static int join_values(prefilter *p, const hae_event *ev, bool *framed) {
     return HAE_OK;
 }
 
-static int scan_fields(prefilter *p, const hae_event *ev, scan_ctx *s, hae_err *err) {
+static int scan_fields(prefilter *p, const event_class *c, const hae_event *ev, scan_ctx *s,
+                       hae_err *err) {
     for (size_t i = 0; i < ev->field_count; i++) {
         const hae_field *f = &ev->fields[i];
         if (f->type == HAE_VAL_NULL) continue;
         const field_db *d = find_db(p, f->name);
-        if (!d) continue;
+        if (!d || !c->live[d - p->dbs]) continue;
         const char *framed = p->values.data + p->value_start[i];
         if ((d->db && scan(d->db, framed, f->value_len + 2, p, s) < 0) ||
             (d->lit_db && scan(d->lit_db, framed, f->value_len + 2, p, s) < 0)) {
@@ -486,8 +570,8 @@ static int scan_fields(prefilter *p, const hae_event *ev, scan_ctx *s, hae_err *
         }
     }
     const field_db *k = p->keywords;
-    if ((k->db && scan(k->db, p->values.data, p->values.len, p, s) < 0) ||
-        (k->lit_db && scan(k->lit_db, p->values.data, p->values.len, p, s) < 0)) {
+    if (c->live[0] && ((k->db && scan(k->db, p->values.data, p->values.len, p, s) < 0) ||
+                       (k->lit_db && scan(k->lit_db, p->values.data, p->values.len, p, s) < 0))) {
         return hae_err_set(err, HAE_EIO, "hyperscan scan failed on keywords");
     }
     return HAE_OK;
@@ -514,11 +598,16 @@ int prefilter_scan(prefilter *p, const hae_event *ev, uint8_t **hits, uint32_t *
         e->epoch = 1;
     }
     scan_ctx s = {.p = p, .epoch = e->epoch};
-    for (size_t i = 0; i < p->always_count; i++) {
-        e->seen[p->always[i]] = s.epoch;
-        p->candidates[p->candidate_count++] = p->always[i];
+    logsource_event_ids(&p->logsources, ev, p->event_ids);
+    const event_class *c = event_class_for(p, p->event_ids);
+    for (size_t i = 0; i < c->always_count; i++) {
+        uint32_t index = c->always[i];
+        e->seen[index] = s.epoch;
+        if (c != &p->unpruned || logsource_compatible(e->rules[index]->logsource, p->event_ids)) {
+            p->candidates[p->candidate_count++] = index;
+        }
     }
-    int rc = scan_fields(p, ev, &s, err);
+    int rc = scan_fields(p, c, ev, &s, err);
     if (rc < 0) return rc;
     /* evaluate in load order, as the direct path does */
     sort_candidates(p->candidates, p->candidate_count);

@@ -293,6 +293,27 @@ static void test_fields_with_very_many_literals(void **state) {
     hae_buf_free(&y);
 }
 
+/* The prefilter compares logsource as ids per kind of event: the same
+ * answers as the reference (case-insensitive; only attributes both declare
+ * rule a rule out), for prefiltered and always-evaluated rules alike. */
+static void test_logsource_rules_out_only_declared_differences(void **state) {
+    (void)state;
+    const char *rules[] = {RULE("  sel:\n    Image|endswith: '/evil'\n  condition: sel\n"),
+                           RULE("  sel:\n    Image|endswith: '/ev?l'\n  condition: sel\n")};
+    for (size_t i = 0; i < 2; i++) {
+        const char *r = rules[i];
+        assert_int_equal(hits_of(r, "{\"logsource\":{\"product\":\"LINUX\",\"category\":"
+                                    "\"Process_Creation\"},\"Image\":\"/evil\"}"), 1);
+        assert_int_equal(hits_of(r, "{\"logsource\":{\"product\":\"linux\",\"category\":"
+                                    "\"file_event\"},\"Image\":\"/evil\"}"), 0);
+        assert_int_equal(hits_of(r, "{\"logsource\":{\"product\":\"linux\",\"category\":"
+                                    "\"no_rule_names_this\"},\"Image\":\"/evil\"}"), 0);
+        assert_int_equal(hits_of(r, "{\"logsource\":{\"product\":\"windows\"},\"Image\":\"/evil\"}"), 0);
+        assert_int_equal(hits_of(r, "{\"logsource\":{\"service\":\"auditd\"},\"Image\":\"/evil\"}"), 1);
+        assert_int_equal(hits_of(r, "{\"Image\":\"/evil\"}"), 1);
+    }
+}
+
 static void test_time_part_modifiers(void **state) {
     (void)state;
     const char *r = RULE("  night:\n    AuthTime|hour|gte: 22\n  condition: night\n");
@@ -344,6 +365,7 @@ int main(void) {
         cmocka_unit_test(test_keywords_never_straddle_two_values),
         cmocka_unit_test(test_values_holding_0xff_match_exactly),
         cmocka_unit_test(test_fields_with_very_many_literals),
+        cmocka_unit_test(test_logsource_rules_out_only_declared_differences),
         cmocka_unit_test(test_time_part_modifiers),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
