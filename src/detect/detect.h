@@ -4,8 +4,9 @@
  * Owns: the Sigma loader (YAML through libfyaml), the compiled matcher
  * (Hyperscan databases per field as a prefilter, PCRE2 JIT for `re`),
  * field-mapping tables, correlation state (bounded, evictions counted) and
- * YARA rule sets. Does not own: where events come from (core's codec and
- * log-line parser), where matches go (the caller's callback), storage.
+ * YARA rule sets (a thin layer over sensor's libyara scanner). Does not own:
+ * where events come from (core's codec and log-line parser), where matches
+ * go (the caller's callback), storage.
  *
  * Life of an engine: detect_engine_new, then any number of
  * detect_engine_load_* calls (each rule is reported compiled, unsupported or
@@ -148,14 +149,17 @@ int detect_json_next_object(const char *buf, size_t size, size_t *offset, size_t
 
 typedef struct detect_yara detect_yara;
 
-/* Compiles every rule file given (directories recurse over .yar and .yara files). Errors
- * name the file and line. Compiled once, then scanned from many calls. */
+/* Compiles every rule file given (directories recurse over their .yar and
+ * .yara files) through the sensor's scanner (compiled rules compacted; each
+ * file its own namespace, named after it). Errors name the file and line; no
+ * rule file at all is an error. Compiled once, then scanned from many calls. */
 int detect_yara_new(detect_yara **out, const char *const *paths, size_t path_count,
                     hae_err *err);
 void detect_yara_free(detect_yara *yara);
 size_t detect_yara_rule_count(const detect_yara *yara);
 
-/* Called once per matching rule. */
+/* Called once per matching rule; a scan error names the file (HAE_EIO, or
+ * HAE_ELIMIT on a timeout). */
 typedef int (*detect_yara_hit_fn)(void *ctx, const char *rule, const char *ns,
                                   const char *const *tags, size_t tag_count, hae_err *err);
 int detect_yara_scan_file(detect_yara *yara, const char *path, detect_yara_hit_fn on_hit,

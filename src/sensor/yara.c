@@ -26,6 +26,7 @@
 
 struct yara_scanner {
     YR_RULES *rules;
+    size_t rule_count;
     int timeout_seconds;
 };
 
@@ -173,6 +174,10 @@ int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t 
         return rc != HAE_OK ? rc : HAE_ENOMEM;
     }
     compact_rules(s);
+    const YR_RULE *rule;
+    yr_rules_foreach(s->rules, rule) {
+        s->rule_count++;
+    }
     s->timeout_seconds = DEFAULT_TIMEOUT_SECONDS;
     *out = s;
     return HAE_OK;
@@ -331,22 +336,29 @@ static int scan_result(int r, const scan_state *st, int timeout, hae_err *err) {
 
 /* ---- scanning -------------------------------------------------------- */
 
-int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_err *err) {
-    /* Opened here, not by yr_rules_scan_file: O_NONBLOCK keeps a FIFO from
-     * hanging us, and fstat on the same descriptor tells a regular file
-     * without a race against a rename. */
+/* Opens path for a scan, or says why not in reason. O_NONBLOCK keeps a
+ * FIFO from hanging us, and fstat on the same descriptor tells a regular
+ * file without a race against a rename. */
+static int open_regular(const char *path, const char **reason) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return emit_error(path, strerror(errno), sink, err);
+    if (fd < 0) {
+        *reason = strerror(errno);
+        return -1;
+    }
     struct stat st;
     bool is_stat = fstat(fd, &st) == 0;
     if (!is_stat || !S_ISREG(st.st_mode)) {
-        const char *reason = !is_stat             ? strerror(errno)
-                             : S_ISDIR(st.st_mode) ? "a directory"
-                                                   : "not a regular file";
-        int rc = emit_error(path, reason, sink, err);
+        *reason = !is_stat ? strerror(errno) : S_ISDIR(st.st_mode) ? "a directory" : "not a regular file";
         close(fd);
-        return rc;
+        return -1;
     }
+    return fd;
+}
+
+int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_err *err) {
+    const char *reason = NULL;
+    int fd = open_regular(path, &reason);
+    if (fd < 0) return emit_error(path, reason, sink, err);
     scan_state state = {.target = path, .sink = sink, .err = err};
     int r = yr_rules_scan_fd(s->rules, fd, SCAN_FLAGS_FAST_MODE, on_scan_message, &state,
                              s->timeout_seconds);
@@ -360,4 +372,68 @@ int yara_scan_buffer(yara_scanner *s, const void *data, size_t len, const char *
     int r = yr_rules_scan_mem(s->rules, data, len, SCAN_FLAGS_FAST_MODE, on_scan_message, &state,
                               s->timeout_seconds);
     return scan_result(r, &state, s->timeout_seconds, err);
+}
+
+/* ---- matches, for callers that handle them --------------------------- */
+
+size_t yara_scanner_rule_count(const yara_scanner *s) {
+    return s->rule_count;
+}
+
+typedef struct match_state {
+    yara_match_fn on_match;
+    void *ctx;
+    hae_err *err;
+    int rc;
+} match_state;
+
+static int on_match_message(YR_SCAN_CONTEXT *context, int message, void *message_data,
+                            void *user_data) {
+    (void)context;
+    match_state *st = user_data;
+    if (message != CALLBACK_MSG_RULE_MATCHING) return CALLBACK_CONTINUE;
+    const YR_RULE *rule = message_data;
+    const char *tags[32];
+    size_t n = 0;
+    const char *tag;
+    yr_rule_tags_foreach(rule, tag) {
+        if (n < sizeof tags / sizeof *tags) tags[n++] = tag;
+    }
+    st->rc = st->on_match(st->ctx, rule->identifier, rule->ns ? rule->ns->name : "default", tags,
+                          n, st->err);
+    return st->rc < 0 ? CALLBACK_ABORT : CALLBACK_CONTINUE;
+}
+
+static int match_result(int r, const match_state *st, const char *target, int timeout,
+                        hae_err *err) {
+    if (st->rc < 0) return st->rc;
+    switch (r) {
+    case ERROR_SUCCESS: return HAE_OK;
+    case ERROR_SCAN_TIMEOUT:
+        return hae_err_set(err, HAE_ELIMIT, "%s: YARA scan timed out after %d s", target, timeout);
+    case ERROR_INSUFFICIENT_MEMORY: return hae_err_set(err, HAE_ENOMEM, "yara: out of memory");
+    case ERROR_COULD_NOT_MAP_FILE:
+        return hae_err_set(err, HAE_EIO, "%s: cannot map the file", target);
+    default: return hae_err_set(err, HAE_EIO, "%s: YARA scan failed (libyara error %d)", target, r);
+    }
+}
+
+int yara_scan_file_matches(yara_scanner *s, const char *path, yara_match_fn on_match, void *ctx,
+                           hae_err *err) {
+    const char *reason = NULL;
+    int fd = open_regular(path, &reason);
+    if (fd < 0) return hae_err_set(err, HAE_EIO, "%s: cannot scan: %s", path, reason);
+    match_state st = {.on_match = on_match, .ctx = ctx, .err = err};
+    int r = yr_rules_scan_fd(s->rules, fd, SCAN_FLAGS_FAST_MODE, on_match_message, &st,
+                             s->timeout_seconds);
+    close(fd);
+    return match_result(r, &st, path, s->timeout_seconds, err);
+}
+
+int yara_scan_buffer_matches(yara_scanner *s, const void *data, size_t len,
+                             yara_match_fn on_match, void *ctx, hae_err *err) {
+    match_state st = {.on_match = on_match, .ctx = ctx, .err = err};
+    int r = yr_rules_scan_mem(s->rules, data, len, SCAN_FLAGS_FAST_MODE, on_match_message, &st,
+                              s->timeout_seconds);
+    return match_result(r, &st, "buffer", s->timeout_seconds, err);
 }

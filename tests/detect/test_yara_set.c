@@ -15,14 +15,14 @@
 
 typedef struct seen {
     int count;
-    char rule[64], tag[32];
+    char rule[64], tag[32], ns[64];
 } seen;
 
 static int on_hit(void *ctx, const char *rule, const char *ns, const char *const *tags,
                   size_t tag_count, hae_err *err) {
-    (void)ns;
     (void)err;
     seen *s = ctx;
+    snprintf(s->ns, sizeof s->ns, "%s", ns);
     s->count++;
     snprintf(s->rule, sizeof s->rule, "%s", rule);
     snprintf(s->tag, sizeof s->tag, "%s", tag_count ? tags[0] : "");
@@ -107,11 +107,51 @@ static void test_buffer_scan_matches_only_with_the_string(void **state) {
     free(rule_path);
 }
 
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A directory stands for its .yar/.yara files (other files are skipped),
+ * each compiled in a namespace named after it; no rule file is an error. */
+static void test_directory_expands_to_its_rule_files(void **state) {
+    (void)state;
+    char dir[] = "/tmp/haetae-yara-dir-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[300], b[300], notes[300];
+    snprintf(a, sizeof a, "%s/mutex.yar", dir);
+    snprintf(b, sizeof b, "%s/other.yara", dir);
+    snprintf(notes, sizeof notes, "%s/notes.txt", dir);
+    write_file(notes, "rule broken {");
+    const char *dirs[] = {dir};
+    detect_yara *y = NULL;
+    hae_err err = {0};
+    assert_int_equal(detect_yara_new(&y, dirs, 1, &err), HAE_EINVAL);
+    assert_non_null(strstr(err.msg, dir));
+    write_file(a, rules);
+    write_file(b, "rule Other { strings: $o = \"kdmtmpflush\" condition: $o }\n");
+    assert_int_equal(detect_yara_new(&y, dirs, 1, &err), HAE_OK);
+    assert_int_equal(detect_yara_rule_count(y), 2);
+    seen s = {0};
+    static const char hit[] = "touch /var/run/haldrund.pid";
+    assert_int_equal(detect_yara_scan_buffer(y, hit, sizeof hit - 1, on_hit, &s, &err), HAE_OK);
+    assert_int_equal(s.count, 1);
+    assert_string_equal(s.ns, "mutex");
+    detect_yara_free(y);
+    unlink(a);
+    unlink(b);
+    unlink(notes);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compile_error_names_file_and_line),
         cmocka_unit_test(test_file_matches_and_other_file_does_not),
         cmocka_unit_test(test_buffer_scan_matches_only_with_the_string),
+        cmocka_unit_test(test_directory_expands_to_its_rule_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
