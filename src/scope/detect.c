@@ -97,10 +97,17 @@ static int days_in_month(int year, int month) {
     return month == 2 && is_leap(year) ? 29 : days[month - 1];
 }
 
+/* gmtime_r per candidate was a visible cost: the year is kept a minute. */
 static int current_year(void) {
+    static _Thread_local time_t valid_until;
+    static _Thread_local int year;
     time_t now = time(NULL);
-    struct tm tm;
-    return gmtime_r(&now, &tm) ? tm.tm_year + 1900 : 2100;
+    if (now >= valid_until) {
+        struct tm tm;
+        year = gmtime_r(&now, &tm) ? tm.tm_year + 1900 : 2100;
+        valid_until = now + 60;
+    }
+    return year;
 }
 
 /* Resident (and foreigner) registration number: YYMMDD-SBBBBBC. The 7th
@@ -373,7 +380,12 @@ static void validate_bank(const char *text, size_t len, scope_verdict *v) {
 }
 
 void scope_validate(scope_kind kind, const char *text, size_t len, scope_verdict *out) {
-    memset(out, 0, sizeof *out);
+    /* not memset: the verdict is 300 bytes and numeric runs are validated
+     * as several kinds; the validators write norm before setting is_valid */
+    out->is_valid = false;
+    out->confidence = 0.0f;
+    out->norm[0] = '\0';
+    out->norm_len = 0;
     out->kind = kind;
     out->note = "";
     if (len == 0 || len >= SCOPE_NORM_MAX) return;
@@ -429,13 +441,17 @@ static const label_word label_words[] = {
 static unsigned char label_first[256];           /* 1 + index of the first word, 0 none */
 static unsigned char label_next[sizeof label_words / sizeof label_words[0]];
 static unsigned char label_len[sizeof label_words / sizeof label_words[0]];
+static unsigned char label_second[sizeof label_words / sizeof label_words[0]];
 static pthread_once_t label_once = PTHREAD_ONCE_INIT;
+
+static unsigned char ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c; }
 
 static void label_index_build(void) {
     size_t n = sizeof label_words / sizeof label_words[0];
     for (size_t i = n; i-- > 0;) {
         unsigned char c = (unsigned char)label_words[i].word[0];
         label_len[i] = (unsigned char)strlen(label_words[i].word);
+        label_second[i] = (unsigned char)label_words[i].word[1]; /* every word has two bytes */
         label_next[i] = label_first[c];
         label_first[c] = (unsigned char)(i + 1);
     }
@@ -444,12 +460,15 @@ static void label_index_build(void) {
 uint32_t scope_label_kinds(const char *s, size_t len) {
     pthread_once(&label_once, label_index_build);
     uint32_t kinds = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
-        for (unsigned w = label_first[c]; w; w = label_next[w - 1]) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned first = label_first[ascii_lower((unsigned char)s[i])];
+        if (!first) continue;
+        /* the second byte rules out most words before a full comparison */
+        unsigned char second = ascii_lower((unsigned char)s[i + 1]);
+        for (unsigned w = first; w; w = label_next[w - 1]) {
             size_t wl = label_len[w - 1];
-            if (wl <= len - i && strncasecmp(s + i, label_words[w - 1].word, wl) == 0)
+            if (label_second[w - 1] == second && wl <= len - i &&
+                strncasecmp(s + i, label_words[w - 1].word, wl) == 0)
                 kinds |= label_words[w - 1].kinds;
         }
     }

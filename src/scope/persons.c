@@ -202,11 +202,6 @@ int scope_people_merge(scope_people *p, scope_batch *b) {
     return rc;
 }
 
-static int compare_by_root(const void *a, const void *b) {
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int write_person(const scope_people *p, const scope_subject_writer *w, uint64_t number,
                         const person_node *root, const uint64_t *members, size_t count,
                         hae_buf *line) {
@@ -266,16 +261,45 @@ static int write_header(const scope_subject_writer *w) {
     return n < 0 ? HAE_EIO : HAE_OK;
 }
 
+/* Persons are the roots; without a subjects file nothing needs grouping. */
+static void count_persons(scope_people *p, scope_report *r) {
+    uint64_t number = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        if (find_root(p, (uint32_t)i) != i) continue;
+        number++;
+        for (unsigned k = 0; k < SCOPE_KIND_COUNT; k++) {
+            if (p->nodes[i].kinds & (1u << k)) r->persons_with[k]++;
+        }
+    }
+    r->persons = number;
+}
+
 int scope_people_finish(scope_people *p, const scope_subject_writer *w, scope_report *r,
                         hae_err *err) {
-    /* (root << 32 | node) sorted: each person's identifiers side by side */
+    count_persons(p, r);
+    if (!w || !w->out) return HAE_OK;
+    /* each person's identifiers side by side, persons in order of their
+     * root: a counting sort by root (roots are the smallest node of their
+     * component, so the order is that of first appearance) */
     uint64_t *order = p->count ? malloc(p->count * sizeof *order) : NULL;
-    if (p->count && !order) return hae_err_set(err, HAE_ENOMEM, "out of memory listing persons");
-    for (size_t i = 0; i < p->count; i++) {
-        order[i] = (uint64_t)find_root(p, (uint32_t)i) << 32 | i;
+    uint32_t *first = p->count ? calloc(p->count + 1, sizeof *first) : NULL;
+    if (p->count && (!order || !first)) {
+        free(order);
+        free(first);
+        return hae_err_set(err, HAE_ENOMEM, "out of memory listing persons");
     }
-    if (p->count) qsort(order, p->count, sizeof *order, compare_by_root);
-    int rc = (w && w->out) ? write_header(w) : HAE_OK;
+    for (size_t i = 0; i < p->count; i++) {
+        uint32_t root = find_root(p, (uint32_t)i);
+        p->nodes[i].parent = root; /* the scan is over: compress fully */
+        first[root + 1]++;
+    }
+    for (size_t i = 0; i < p->count; i++) first[i + 1] += first[i];
+    for (size_t i = 0; i < p->count; i++) {
+        uint32_t root = p->nodes[i].parent;
+        order[first[root]++] = (uint64_t)root << 32 | i;
+    }
+    free(first);
+    int rc = write_header(w);
     hae_buf line = {0};
     uint64_t number = 0;
     for (size_t i = 0; i < p->count && rc == HAE_OK;) {
@@ -283,13 +307,9 @@ int scope_people_finish(scope_people *p, const scope_subject_writer *w, scope_re
         while (j < p->count && order[j] >> 32 == order[i] >> 32) j++;
         const person_node *root = &p->nodes[order[i] >> 32];
         number++;
-        for (unsigned k = 0; k < SCOPE_KIND_COUNT; k++) {
-            if (root->kinds & (1u << k)) r->persons_with[k]++;
-        }
-        if (w && w->out) rc = write_person(p, w, number, root, order + i, j - i, &line);
+        rc = write_person(p, w, number, root, order + i, j - i, &line);
         i = j;
     }
-    r->persons = number;
     hae_buf_free(&line);
     free(order);
     if (rc < 0) return hae_err_set(err, rc, "cannot write the subjects file");

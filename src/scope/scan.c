@@ -217,10 +217,16 @@ static int on_number(scope_worker *w, uint32_t kinds, size_t e) {
         n += is_digit(b[q]) ? 1 : 0;
         digits_from[q - p] = (unsigned char)n;
     }
-    for (unsigned k = 0; k < SCOPE_KIND_COUNT; k++) {
+    /* the bounded starts, left to right: usually one or two */
+    size_t starts[32];
+    unsigned start_count = 0;
+    for (size_t q = p; q + 1 < e; q++) {
+        if ((is_digit(b[q]) || b[q] == '+') && left_bounded(b, q)) starts[start_count++] = q;
+    }
+    for (unsigned k = 0; k < SCOPE_KIND_COUNT && start_count; k++) {
         if (!(kinds & (1u << k))) continue;
-        for (size_t q = p; q + 1 < e; q++) {
-            if (!(is_digit(b[q]) || b[q] == '+') || !left_bounded(b, q)) continue;
+        for (unsigned i = 0; i < start_count; i++) {
+            size_t q = starts[i];
             unsigned n = digits_from[q - p];
             if (n < kind_digits[k][0] || n > kind_digits[k][1]) continue;
             scope_verdict v;
