@@ -26,7 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #ifdef __SSE2__
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 #include "scope/scope_int.h"
@@ -70,6 +70,51 @@ static void block_classify(const unsigned char *p, block_masks *m) {
     }
     m->c_then_r = c_mask & ((r_mask >> 1) | (1ull << 63)); /* bit 63: checked in full later */
 }
+
+/* The same with 32-byte vectors, where the CPU has AVX2 (checked once). */
+__attribute__((target("avx2"))) static uint64_t mask32(__m256i m, unsigned at) {
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(m) << at;
+}
+
+__attribute__((target("avx2"))) static void block_classify_avx2(const unsigned char *p,
+                                                                block_masks *m) {
+    memset(m, 0, sizeof *m);
+    uint64_t c_mask = 0, r_mask = 0;
+    for (unsigned i = 0; i < 64; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+        __m256i off = _mm256_sub_epi8(v, _mm256_set1_epi8('0'));
+        __m256i digit = _mm256_cmpeq_epi8(_mm256_min_epu8(off, _mm256_set1_epi8(9)), off);
+        __m256i sep = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(' ')),
+                            _mm256_cmpeq_epi8(v, _mm256_set1_epi8('-'))),
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('.')),
+                            _mm256_cmpeq_epi8(v, _mm256_set1_epi8('+'))));
+        sep = _mm256_or_si256(sep, _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('(')),
+                                                   _mm256_cmpeq_epi8(v, _mm256_set1_epi8(')'))));
+        __m256i letter = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('M')),
+                            _mm256_cmpeq_epi8(v, _mm256_set1_epi8('S'))),
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('R')),
+                            _mm256_cmpeq_epi8(v, _mm256_set1_epi8('O'))));
+        letter = _mm256_or_si256(letter, _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('D')),
+                                                         _mm256_cmpeq_epi8(v, _mm256_set1_epi8('G'))));
+        __m256i lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        m->digit |= mask32(digit, i);
+        m->number |= mask32(_mm256_or_si256(digit, sep), i);
+        m->at |= mask32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('@')), i);
+        m->passport_letter |= mask32(letter, i);
+        c_mask |= mask32(_mm256_cmpeq_epi8(lower, _mm256_set1_epi8('c')), i);
+        r_mask |= mask32(_mm256_cmpeq_epi8(lower, _mm256_set1_epi8('r')), i);
+    }
+    m->c_then_r = c_mask & ((r_mask >> 1) | (1ull << 63));
+}
+
+typedef void (*classify_fn)(const unsigned char *p, block_masks *m);
+
+static classify_fn classify_pick(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? block_classify_avx2 : block_classify;
+}
 #else
 static bool is_number_byte(unsigned char c) {
     return (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' ||
@@ -92,6 +137,9 @@ static void block_classify(const unsigned char *p, block_masks *m) {
         if ((c | 0x20) == 'c' && (i == 63 || (p[i + 1] | 0x20) == 'r')) m->c_then_r |= bit;
     }
 }
+
+typedef void (*classify_fn)(const unsigned char *p, block_masks *m);
+static classify_fn classify_pick(void) { return block_classify; }
 #endif
 
 static uint64_t low_bits(unsigned n) { return n >= 64 ? ~0ull : (1ull << n) - 1; }
@@ -161,38 +209,53 @@ static unsigned popcount64(uint64_t x) {
     return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
-/* The runs of number characters that hold digits, in one block; run_* carry
- * a run across blocks. A run shorter than MIN_DIGITS bytes (most of them)
- * is passed over without counting. */
+/* Bit i set when x has bits i..i+8 set: where a run of 9 starts. */
+static uint64_t nine_in_a_row(uint64_t x) {
+    uint64_t two = x & (x >> 1), four = two & (two >> 2), eight = four & (four >> 4);
+    return eight & (x >> 8);
+}
+
+/* The runs of number characters in one block that are long enough to hold
+ * MIN_DIGITS digits; run_* carry a run across blocks. Only runs of 9 bytes
+ * or more are looked at, most runs (a year, a port, an amount) are not. */
 static void block_runs(region_list *l, size_t len, size_t o, const block_masks *m,
                        bool *is_in_run, size_t *run_start, unsigned *run_digits) {
-    uint64_t digits = m->digit, number = m->number;
+    uint64_t digits = m->digit, number = m->number, live = number;
     if (*is_in_run) {
         unsigned t = ~number ? (unsigned)__builtin_ctzll(~number) : 64;
         *run_digits += popcount64(digits & low_bits(t));
         if (t == 64) return;
         add_number_run(l, len, *run_start, o + t, *run_digits);
         *is_in_run = false;
-        digits &= ~low_bits(t);
+        live &= ~low_bits(t);
     }
-    while (digits) {
-        unsigned p = (unsigned)__builtin_ctzll(digits);
+    unsigned tail = 64; /* start of a run reaching the block's end */
+    if (live >> 63) {
+        uint64_t gaps = ~number;
+        tail = gaps ? 64u - (unsigned)__builtin_clzll(gaps) : 0;
+    }
+    uint64_t long_runs = nine_in_a_row(live) & low_bits(tail);
+    while (long_runs) {
+        unsigned p = (unsigned)__builtin_ctzll(long_runs);
         uint64_t gaps_below = ~number & low_bits(p);
         unsigned s = gaps_below ? 64u - (unsigned)__builtin_clzll(gaps_below) : 0;
-        uint64_t gaps_above = ~number >> p;
-        unsigned e = gaps_above ? p + (unsigned)__builtin_ctzll(gaps_above) : 64;
-        if (e == 64) {
-            *is_in_run = true;
-            *run_start = o + s;
-            *run_digits = popcount64(digits);
-            return;
-        }
-        if (e - s >= MIN_DIGITS) add_number_run(l, len, o + s, o + e, popcount64(digits & low_bits(e)));
-        digits &= ~low_bits(e);
+        unsigned e = p + (unsigned)__builtin_ctzll(~number >> p); /* a gap before tail */
+        add_number_run(l, len, o + s, o + e, popcount64(digits & low_bits(e) & ~low_bits(s)));
+        long_runs &= ~low_bits(e);
+    }
+    if (tail < 64) {
+        *is_in_run = true;
+        *run_start = o + tail;
+        *run_digits = popcount64(digits & ~low_bits(tail));
     }
 }
 
+static classify_fn classify;
+static pthread_once_t classify_once = PTHREAD_ONCE_INIT;
+static void classify_init(void) { classify = classify_pick(); }
+
 int scope_prefilter(scope_worker *w, const char *buf, size_t len) {
+    pthread_once(&classify_once, classify_init);
     const unsigned char *b = (const unsigned char *)buf;
     region_list l = {.w = w};
     w->region_count = 0;
@@ -202,11 +265,11 @@ int scope_prefilter(scope_worker *w, const char *buf, size_t len) {
     for (size_t o = 0; o < len; o += 64) {
         block_masks m;
         if (len - o >= 64) {
-            block_classify(b + o, &m);
+            classify(b + o, &m);
         } else {
             unsigned char tail[64] = {0}; /* NUL is no class: runs end at len */
             memcpy(tail, b + o, len - o);
-            block_classify(tail, &m);
+            classify(tail, &m);
             m.c_then_r &= low_bits((unsigned)(len - o));
         }
         block_runs(&l, len, o, &m, &is_in_run, &run_start, &run_digits);
