@@ -21,6 +21,10 @@ typedef struct incident_args {
     const char *positional[3];
     size_t count;
     bool is_json;
+    /* show --format json prints arrays inside one document: items are
+     * separated by commas there, not by newlines */
+    bool is_json_array;
+    size_t json_items;
 } incident_args;
 
 static int args_parse(const char *cmd, int argc, char **argv, incident_args *a) {
@@ -84,13 +88,22 @@ static int print_incident(void *ctx, const store_incident *in, hae_err *err) {
     return HAE_OK;
 }
 
+/* One JSON item: a line of its own, or the next element of an array. */
+static void print_json_item(incident_args *a, const hae_buf *item) {
+    if (a->is_json_array) {
+        printf("%s%s", a->json_items++ ? "," : "", item->data);
+    } else {
+        printf("%s\n", item->data);
+    }
+}
+
 static int print_alert(void *ctx, const store_alert *al, hae_err *err) {
     (void)err;
-    const incident_args *a = ctx;
+    incident_args *a = ctx;
     if (a->is_json) {
         hae_buf line = {0};
         int rc = server_json_alert(&line, al);
-        if (rc == HAE_OK) printf("%s\n", line.data);
+        if (rc == HAE_OK) print_json_item(a, &line);
         hae_buf_free(&line);
         return rc;
     }
@@ -103,11 +116,11 @@ static int print_alert(void *ctx, const store_alert *al, hae_err *err) {
 
 static int print_transition(void *ctx, const store_transition *t, hae_err *err) {
     (void)err;
-    const incident_args *a = ctx;
+    incident_args *a = ctx;
     if (a->is_json) {
         hae_buf line = {0};
         int rc = server_json_transition(&line, t);
-        if (rc == HAE_OK) printf("%s\n", line.data);
+        if (rc == HAE_OK) print_json_item(a, &line);
         hae_buf_free(&line);
         return rc;
     }
@@ -131,7 +144,7 @@ static int incident_show(store *st, incident_args *a, hae_err *err) {
         if (rc == HAE_OK) rc = server_json_incident(&doc, &in);
         if (rc == HAE_OK) printf("%s,\"alerts\":[", doc.data);
         hae_buf_free(&doc);
-        a->is_json = true;
+        a->is_json_array = true;
     } else {
         print_incident(a, &in, err);
         char t[4][HAE_TIME_LEN];
@@ -145,6 +158,7 @@ static int incident_show(store *st, incident_args *a, hae_err *err) {
     if (rc == HAE_OK) rc = store_incident_alerts(st, in.id, print_alert, a, err);
     if (a->is_json) printf("],\"transitions\":[");
     else printf("transitions:\n");
+    a->json_items = 0;
     if (rc == HAE_OK) rc = store_incident_transitions(st, in.id, print_transition, a, err);
     if (a->is_json) printf("]}\n");
     return rc;

@@ -50,6 +50,12 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -n "$id" ] || fail "no incident"
+# show --format json is one valid document holding the alerts and transitions
+"$bin" incident show "$id" --format json --data "$data" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+assert doc["incident"]["id"] and len(doc["alerts"]) >= 1 and len(doc["transitions"]) >= 1, doc
+' || fail "incident show --format json is not one valid JSON document"
 kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
 
 # Beside the running server: the CLI's changes wait for the server's writer.
