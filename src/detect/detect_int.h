@@ -240,6 +240,7 @@ const char *match_lower(detect_engine *e, size_t field_index); /* folded on firs
 bool match_expr(detect_engine *e, const expr *x, const hae_event *ev, const uint8_t *hits);
 bool match_logsource(const rule *r, const hae_event *ev);
 bool match_can_fire_without_prefilter(const expr *x);
+size_t match_cover(const expr *x, uint8_t *trigger, bool mark);
 
 /* logsource.c: product, category, service as ids. */
 enum { LOGSOURCE_ANY = 0, LOGSOURCE_OTHER = 1, LOGSOURCE_FIRST = 2 };

@@ -217,3 +217,93 @@ bool match_can_fire_without_prefilter(const expr *x) {
     }
     return true;
 }
+
+/* ---- triggers: which prefilter patterns make a rule a candidate ------ */
+
+/* How rarely p should fire: its longest literal run (one byte fires in
+ * every event, a path fragment seldom). */
+static size_t pattern_rarity(const pattern *p) {
+    size_t best = 0;
+    for (size_t i = 0; i < p->token_count; i++) {
+        if (p->tokens[i].kind == GLOB_LIT && p->tokens[i].len > best) best = p->tokens[i].len;
+    }
+    return best;
+}
+
+/* The group of an `all` leaf whose patterns fire most rarely: the leaf
+ * needs every group, so that one alone can stand for it. */
+static uint32_t rarest_group(const leaf *l, size_t *rarity) {
+    uint32_t best_group = l->patterns[0]->group;
+    size_t best = 0;
+    for (size_t i = 0; i < l->pattern_count;) {
+        uint32_t group = l->patterns[i]->group;
+        size_t r = SIZE_MAX;
+        for (; i < l->pattern_count && l->patterns[i]->group == group; i++) {
+            size_t pr = pattern_rarity(l->patterns[i]);
+            if (pr < r) r = pr;
+        }
+        if (r > best) {
+            best = r;
+            best_group = group;
+        }
+    }
+    *rarity = best;
+    return best_group;
+}
+
+/* Marks patterns of x in trigger[] (by global id) so that whenever x holds,
+ * one of them fired: x must not be able to hold without a prefilter
+ * pattern (match_can_fire_without_prefilter false). Returns how rarely
+ * the marked set fires (the rarity of its most frequent pattern); with
+ * mark false only measures. An AND needs one kid covered, an `all` leaf
+ * one group; N of M needs every kid that cannot fire alone (fewer than N
+ * can, so a holding kid is among them). Marking more is always safe. */
+size_t match_cover(const expr *x, uint8_t *trigger, bool mark) {
+    switch (x->kind) {
+    case EXPR_LEAF: {
+        const leaf *l = x->leaf;
+        size_t rarity = SIZE_MAX;
+        if (l->all) {
+            uint32_t group = rarest_group(l, &rarity);
+            for (size_t i = 0; mark && i < l->pattern_count; i++) {
+                if (l->patterns[i]->group == group) trigger[l->patterns[i]->global_id] = 1;
+            }
+            return rarity;
+        }
+        for (size_t i = 0; i < l->pattern_count; i++) {
+            size_t r = pattern_rarity(l->patterns[i]);
+            if (r < rarity) rarity = r;
+            if (mark) trigger[l->patterns[i]->global_id] = 1;
+        }
+        return rarity;
+    }
+    case EXPR_AND: {
+        const expr *best = NULL;
+        size_t best_rarity = 0;
+        for (size_t i = 0; i < x->kid_count; i++) {
+            if (match_can_fire_without_prefilter(x->kids[i])) continue;
+            size_t r = match_cover(x->kids[i], trigger, false);
+            if (!best || r > best_rarity) {
+                best = x->kids[i];
+                best_rarity = r;
+            }
+        }
+        if (best && mark) match_cover(best, trigger, true);
+        return best ? best_rarity : SIZE_MAX;
+    }
+    case EXPR_OR:
+    case EXPR_ATLEAST: {
+        size_t rarity = SIZE_MAX;
+        for (size_t i = 0; i < x->kid_count; i++) {
+            if (match_can_fire_without_prefilter(x->kids[i])) continue;
+            size_t r = match_cover(x->kids[i], trigger, mark);
+            if (r < rarity) rarity = r;
+        }
+        return rarity;
+    }
+    case EXPR_FALSE: return SIZE_MAX; /* never holds: nothing to cover */
+    case EXPR_TRUE:
+    case EXPR_NOT: break;             /* can fire alone: not called */
+    }
+    return 0;
+}

@@ -80,6 +80,7 @@ struct prefilter {
     field_db *keywords;
     hs_scratch_t *scratch;
     uint8_t *hits;
+    uint8_t *trigger;      /* per pattern: its firing makes its rule a candidate */
     uint32_t *fired, fired_count;
     uint32_t *always;
     size_t always_count;
@@ -369,17 +370,22 @@ static int finish(prefilter *p, hae_err *err) {
         if (e->patterns[i]->hs_id == -2) e->patterns[i]->hs_id = -1;
     }
     p->hits = calloc(e->pattern_count + 1, 1);
+    p->trigger = calloc(e->pattern_count + 1, 1);
     p->fired = calloc(e->pattern_count + 1, sizeof *p->fired);
     p->always = calloc(e->rule_count + 1, sizeof *p->always);
     p->candidates = calloc(e->rule_count + 1, sizeof *p->candidates);
     p->all = calloc(e->rule_count + 1, sizeof *p->all);
-    if (!p->hits || !p->fired || !p->always || !p->candidates || !p->all || build_table(p) < 0) {
+    if (!p->hits || !p->trigger || !p->fired || !p->always || !p->candidates || !p->all || build_table(p) < 0) {
         return hae_err_set(err, HAE_ENOMEM, "out of memory building the prefilter");
     }
     for (size_t i = 0; i < e->rule_count; i++) {
         rule *r = e->rules[i];
         r->is_always = !r->corr && match_can_fire_without_prefilter(r->condition);
         if (r->is_always) p->always[p->always_count++] = (uint32_t)i;
+        /* a rule that cannot hold without a pattern waits for the rarest
+         * set of them it needs (SigmaHQ's `'|all': [dd, if=, of=]`
+         * keywords would otherwise make it a candidate in every event) */
+        if (!r->corr && !r->is_always) (void)match_cover(r->condition, p->trigger, true);
         if (!r->corr) p->all[p->all_count++] = (uint32_t)i;
     }
     for (size_t i = 0; i < p->db_count; i++) db_release_build(&p->dbs[i]);
@@ -425,6 +431,7 @@ void prefilter_free(prefilter *p) {
     free(p->dbs);
     free(p->table);
     free(p->hits);
+    free(p->trigger);
     free(p->fired);
     free(p->always);
     free(p->candidates);
@@ -456,7 +463,7 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     p->hits[id] = 1;
     p->fired[p->fired_count++] = id;
     const rule *r = p->engine->patterns[id]->owner;
-    if (r && p->engine->seen[r->index] != s->epoch) {
+    if (r && p->trigger[id] && p->engine->seen[r->index] != s->epoch) {
         p->engine->seen[r->index] = s->epoch;
         if (logsource_compatible(r->logsource, p->event_ids)) {
             p->candidates[p->candidate_count++] = r->index;

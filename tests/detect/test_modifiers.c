@@ -314,6 +314,30 @@ static void test_logsource_rules_out_only_declared_differences(void **state) {
     }
 }
 
+/* The prefilter makes a rule a candidate only when a pattern it cannot
+ * hold without fires (one group of an `all` leaf, one kid of an AND, every
+ * kid of an OR or N of M that cannot fire alone): same answers as the
+ * reference in every shape. */
+static void test_rules_wait_for_the_patterns_they_need(void **state) {
+    (void)state;
+    const char *kw = RULE("  kw:\n    '|all':\n      - 'dd'\n      - 'if='\n      - 'of='\n"
+                          "  sel:\n    Image|endswith: '/dd'\n  condition: kw or sel\n");
+    assert_int_equal(hits_of(kw, "{\"A\":\"dd if=/dev/zero of=/tmp/x\"}"), 1);
+    assert_int_equal(hits_of(kw, "{\"A\":\"dd of=/x\",\"B\":\"if=y\"}"), 1);
+    assert_int_equal(hits_of(kw, "{\"A\":\"dd of=/x\"}"), 0);
+    assert_int_equal(hits_of(kw, "{\"Image\":\"/bin/dd\"}"), 1);
+    const char *nested = RULE("  a:\n    A|contains: 'x'\n  b:\n    B|contains: 'longer-pattern'\n"
+                              "  c:\n    C: 'z'\n  condition: a and (b or c)\n");
+    assert_int_equal(hits_of(nested, "{\"A\":\"x\",\"C\":\"z\"}"), 1);
+    assert_int_equal(hits_of(nested, "{\"A\":\"x\",\"B\":\"a-longer-pattern\"}"), 1);
+    assert_int_equal(hits_of(nested, "{\"B\":\"longer-pattern\",\"C\":\"z\"}"), 0);
+    const char *two = RULE("  sel1:\n    A: 'a'\n  sel2:\n    B: 'bbbbbb'\n  sel3:\n    C: 'c'\n"
+                           "  condition: 2 of sel*\n");
+    assert_int_equal(hits_of(two, "{\"A\":\"a\",\"C\":\"c\"}"), 1);
+    assert_int_equal(hits_of(two, "{\"B\":\"bbbbbb\",\"C\":\"c\"}"), 1);
+    assert_int_equal(hits_of(two, "{\"A\":\"a\"}"), 0);
+}
+
 static void test_time_part_modifiers(void **state) {
     (void)state;
     const char *r = RULE("  night:\n    AuthTime|hour|gte: 22\n  condition: night\n");
@@ -366,6 +390,7 @@ int main(void) {
         cmocka_unit_test(test_values_holding_0xff_match_exactly),
         cmocka_unit_test(test_fields_with_very_many_literals),
         cmocka_unit_test(test_logsource_rules_out_only_declared_differences),
+        cmocka_unit_test(test_rules_wait_for_the_patterns_they_need),
         cmocka_unit_test(test_time_part_modifiers),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
