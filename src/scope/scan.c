@@ -209,26 +209,27 @@ static const unsigned char kind_digits[SCOPE_KIND_COUNT][2] = {
 static int on_number(scope_worker *w, uint32_t kinds, size_t e) {
     const char *b = w->buf;
     if (!right_bounded(b, w->len, e)) return HAE_OK;
-    size_t floor = e > 26 ? e - 26 : 0, p = e;
-    while (p > floor && is_number_char(b[p - 1])) p--;
-    /* digits from each position to the end, to try only kinds of that length */
-    unsigned char digits_from[32] = {0};
-    for (size_t q = e, n = 0; q-- > p;) {
-        n += is_digit(b[q]) ? 1 : 0;
-        digits_from[q - p] = (unsigned char)n;
-    }
-    /* the bounded starts, left to right: usually one or two */
+    /* One walk back over the candidate's alphabet collects the bounded
+     * starts and the digits from each to the end; no kind has more than 20
+     * digits, so the walk stops there. */
+    size_t floor = e > 26 ? e - 26 : 0;
     size_t starts[32];
-    unsigned start_count = 0;
-    for (size_t q = p; q + 1 < e; q++) {
-        if ((is_digit(b[q]) || b[q] == '+') && left_bounded(b, q)) starts[start_count++] = q;
+    unsigned char digits_from[32];
+    unsigned count = 0, n = 0;
+    for (size_t q = e; q > floor && is_number_char(b[q - 1]) && n <= 20;) {
+        q--;
+        n += is_digit(b[q]) ? 1 : 0;
+        if (q + 1 < e && (is_digit(b[q]) || b[q] == '+') && left_bounded(b, q)) {
+            starts[count] = q;
+            digits_from[count++] = (unsigned char)n;
+        }
     }
-    for (unsigned k = 0; k < SCOPE_KIND_COUNT && start_count; k++) {
+    for (unsigned k = 0; k < SCOPE_KIND_COUNT && count; k++) {
         if (!(kinds & (1u << k))) continue;
-        for (unsigned i = 0; i < start_count; i++) {
+        for (unsigned i = count; i-- > 0;) { /* leftmost start first */
             size_t q = starts[i];
-            unsigned n = digits_from[q - p];
-            if (n < kind_digits[k][0] || n > kind_digits[k][1]) continue;
+            unsigned digits = digits_from[i];
+            if (digits < kind_digits[k][0] || digits > kind_digits[k][1]) continue;
             scope_verdict v;
             scope_validate((scope_kind)k, b + q, e - q, &v);
             if (!v.is_valid) continue;

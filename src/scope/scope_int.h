@@ -234,7 +234,7 @@ int scope_scan_window(scope_worker *w, scope_doc *d, const char *buf, size_t len
                       size_t accept_from, size_t accept_to);
 /* ---- prefilter.c: where in a window Hyperscan has to look ---------------- */
 
-#define SCOPE_PREFILTER_GAP 64 /* regions closer than this are scanned as one */
+#define SCOPE_PREFILTER_GAP 16 /* regions closer than this are scanned as one */
 /* Fills w->regions with the sorted, merged ranges of buf[0..len) that can
  * hold a candidate; scanning only them finds what a scan of all finds. */
 int scope_prefilter(scope_worker *w, const char *buf, size_t len);
