@@ -159,9 +159,14 @@ static void test_prefilter_skips_text_without_candidates(void **state) {
     assert_int_equal(w.region_count, 0);
     const char *one = "call me at 010-2345-6789 please, or mail kim@example.com\n";
     assert_int_equal(scope_prefilter(&w, one, strlen(one)), HAE_OK);
-    assert_int_equal(w.region_count, 1); /* phone and mail regions are close: merged */
+    assert_int_equal(w.region_count, 2); /* further apart than SCOPE_PREFILTER_GAP */
     assert_int_equal(w.regions[0].start, 9); /* the byte before the run " 010-2345-6789 " */
-    assert_true(w.regions[0].end >= strlen("call me at 010-2345-6789 please, or mail kim@example.c"));
+    assert_int_equal(w.regions[0].end, 26);  /* and the byte after */
+    assert_int_equal(w.regions[1].start, strlen("call me at 010-2345-6789 please, or mail kim"));
+    assert_int_equal(w.regions[1].end, strlen("call me at 010-2345-6789 please, or mail kim@example.c"));
+    const char *near = "010-2345-6789 kim@example.com";
+    assert_int_equal(scope_prefilter(&w, near, strlen(near)), HAE_OK);
+    assert_int_equal(w.region_count, 1); /* close regions are scanned as one */
     scope_worker_free(&w);
     scope_scanner_free(s);
 }
