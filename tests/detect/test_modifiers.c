@@ -338,6 +338,21 @@ static void test_rules_wait_for_the_patterns_they_need(void **state) {
     assert_int_equal(hits_of(two, "{\"A\":\"a\"}"), 0);
 }
 
+/* One-byte "contains" literals are answered by memchr beside Hyperscan:
+ * case folding, cased, keywords over every value and single fields alike. */
+static void test_one_byte_literals(void **state) {
+    (void)state;
+    const char *kw = RULE("  kw:\n    - 'x'\n  condition: kw\n");
+    assert_int_equal(hits_of(kw, "{\"A\":\"abc\",\"B\":\"ABX\"}"), 1);
+    assert_int_equal(hits_of(kw, "{\"A\":\"abc\",\"B\":null}"), 0);
+    const char *cased = RULE("  sel:\n    A|contains|cased: 'Q'\n  condition: sel\n");
+    assert_int_equal(hits_of(cased, "{\"A\":\"aQ\"}"), 1);
+    assert_int_equal(hits_of(cased, "{\"A\":\"aq\",\"B\":\"Q\"}"), 0);
+    const char *folded = RULE("  sel:\n    A|contains: 'q'\n    B|contains: '7'\n  condition: sel\n");
+    assert_int_equal(hits_of(folded, "{\"A\":\"Q\",\"B\":1977}"), 1);
+    assert_int_equal(hits_of(folded, "{\"A\":\"Q\",\"B\":1988}"), 0);
+}
+
 static void test_time_part_modifiers(void **state) {
     (void)state;
     const char *r = RULE("  night:\n    AuthTime|hour|gte: 22\n  condition: night\n");
@@ -391,6 +406,7 @@ int main(void) {
         cmocka_unit_test(test_fields_with_very_many_literals),
         cmocka_unit_test(test_logsource_rules_out_only_declared_differences),
         cmocka_unit_test(test_rules_wait_for_the_patterns_they_need),
+        cmocka_unit_test(test_one_byte_literals),
         cmocka_unit_test(test_time_part_modifiers),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
