@@ -1,5 +1,5 @@
-/* Events: one transaction per batch, deduplicated by event id, read back in
- * arrival order by the detection worker. */
+/* Events: batches deduplicated by event id, committed in groups, read back
+ * in arrival order by the detection worker. */
 #include <string.h>
 
 #include "store/store_sqlite.h"
@@ -60,26 +60,95 @@ static int rows_insert(store *s, const char *agent_id, int64_t now_ns,
     return rc;
 }
 
+/* One caller's batch waiting for a group commit. */
+struct ingest_request {
+    const char *agent_id;
+    uint64_t batch_seq;
+    int64_t now_ns;
+    const store_event_row *rows;
+    size_t count;
+    store_ingest_result *out;
+    hae_err *err;
+    int rc;
+    bool claimed;
+    bool is_done;
+    ingest_request *next;
+};
+
+/* One batch inside the group's transaction, under a savepoint so that a
+ * batch that fails (or is a replay) leaves the others untouched. */
+static void group_write_one(store *s, ingest_request *r) {
+    memset(r->out, 0, sizeof *r->out);
+    r->rc = store_sql_exec(s, "SAVEPOINT batch", r->err);
+    if (r->rc == HAE_OK) {
+        r->rc = batch_claim(s, r->agent_id, r->batch_seq, r->now_ns, &r->claimed, r->err);
+    }
+    if (r->rc == HAE_OK && r->claimed) {
+        r->rc = rows_insert(s, r->agent_id, r->now_ns, r->rows, r->count, r->out, r->err);
+    }
+    if (r->rc < 0 || !r->claimed) {
+        (void)sqlite3_exec(s->db, "ROLLBACK TO batch", NULL, NULL, NULL);
+        r->claimed = false;
+    }
+    (void)sqlite3_exec(s->db, "RELEASE batch", NULL, NULL, NULL);
+}
+
+/* Writes the whole group and commits once: the fsync that dominates a
+ * durable insert is paid per group, not per batch (what makes ingest keep
+ * up with many agents). Nobody is answered before the commit returns. */
+static void group_write(store *s, ingest_request *group) {
+    pthread_mutex_lock(&s->lock);
+    hae_err begin_err = {0};
+    int rc = store_sql_begin(s, &begin_err);
+    for (ingest_request *r = group; r && rc == HAE_OK; r = r->next) group_write_one(s, r);
+    if (rc == HAE_OK) rc = store_sql_commit(s, &begin_err);
+    else store_sql_rollback(s);
+    for (ingest_request *r = group; r; r = r->next) {
+        if (rc < 0 && (r->rc == HAE_OK || r->claimed)) {
+            /* Nothing of the group is stored: every batch hears why. */
+            r->rc = rc;
+            if (r->err) *r->err = begin_err;
+        }
+        if (r->rc < 0 || !r->claimed) {
+            r->out->stored = r->out->duplicates = 0;
+            r->out->is_rejected = r->rc == HAE_OK;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 int store_events_ingest(store *s, const char *agent_id, uint64_t batch_seq, int64_t now_ns,
                         const store_event_row *rows, size_t count, store_ingest_result *out,
                         hae_err *err) {
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&s->lock);
-    bool claimed = false;
-    int rc = store_sql_begin(s, err);
-    if (rc == HAE_OK) rc = batch_claim(s, agent_id, batch_seq, now_ns, &claimed, err);
-    if (rc == HAE_OK && claimed) rc = rows_insert(s, agent_id, now_ns, rows, count, out, err);
-    if (rc == HAE_OK && claimed) {
-        rc = store_sql_commit(s, err);
-    } else {
-        store_sql_rollback(s);
+    ingest_request me = {.agent_id = agent_id, .batch_seq = batch_seq, .now_ns = now_ns,
+                         .rows = rows, .count = count, .out = out, .err = err};
+    pthread_mutex_lock(&s->group_lock);
+    /* Queue in arrival order (tail append keeps batches of one agent in
+     * sequence order within a group). */
+    ingest_request **tail = &s->group_queue;
+    while (*tail) tail = &(*tail)->next;
+    *tail = &me;
+    while (!me.is_done) {
+        if (s->group_has_leader) {
+            pthread_cond_wait(&s->group_done, &s->group_lock);
+            continue;
+        }
+        /* Lead: take everything queued so far, ours included. */
+        s->group_has_leader = true;
+        ingest_request *group = s->group_queue;
+        s->group_queue = NULL;
+        pthread_mutex_unlock(&s->group_lock);
+        group_write(s, group);
+        pthread_mutex_lock(&s->group_lock);
+        for (ingest_request *r = group, *next; r; r = next) {
+            next = r->next; /* r may return (and vanish) once is_done is seen */
+            r->is_done = true;
+        }
+        s->group_has_leader = false;
+        pthread_cond_broadcast(&s->group_done);
     }
-    if (rc < 0 || !claimed) {
-        out->stored = out->duplicates = 0;
-        out->is_rejected = rc == HAE_OK;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    pthread_mutex_unlock(&s->group_lock);
+    return me.rc;
 }
 
 static int count_query(store *s, const char *sql, bool has_arg, uint64_t arg, uint64_t *count,

@@ -128,6 +128,17 @@ int store_open(store **out, const char *location, hae_err *err) {
         free(s);
         return hae_err_set(err, HAE_ENOMEM, "cannot create a mutex");
     }
+    if (pthread_mutex_init(&s->group_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return hae_err_set(err, HAE_ENOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&s->group_done, NULL) != 0) {
+        pthread_mutex_destroy(&s->group_lock);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return hae_err_set(err, HAE_ENOMEM, "cannot create a condition variable");
+    }
     int rc = sqlite3_open_v2(location, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -155,6 +166,8 @@ void store_close(store *s) {
     if (!s) return;
     if (s->db) sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->group_done);
+    pthread_mutex_destroy(&s->group_lock);
     free(s);
 }
 

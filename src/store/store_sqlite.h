@@ -7,10 +7,19 @@
 
 #include "store/store.h"
 
+typedef struct ingest_request ingest_request;
+
 struct store {
     sqlite3 *db;
     pthread_mutex_t lock;
     bool is_full;  /* the last commit failed for lack of space */
+    /* Group commit of event batches (store_events.c): requests queue here;
+     * one caller at a time leads, writing every queued batch in one
+     * transaction and one fsync, and wakes the others with their results. */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_done;
+    ingest_request *group_queue;
+    bool group_has_leader;
 };
 
 /* The schema, oldest first: migration i brings the schema to version i + 1. */
