@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,70 @@ static store_alert alert(const char *host, const char *family, int64_t t) {
 }
 
 static const char *const closed[] = {"closed", "false_positive", NULL};
+
+/* Group commit: many threads ingest at once; each batch gets its own
+ * result, a replay among them is refused without undoing the others, and
+ * every stored event is there exactly once. */
+enum { GROUP_THREADS = 8, GROUP_BATCHES = 40, GROUP_ROWS = 25 };
+
+typedef struct group_worker {
+    store *st;
+    store_agent agent;
+    int index;
+    uint64_t stored, rejected;
+    int rc;
+} group_worker;
+
+static void *ingest_worker(void *arg) {
+    group_worker *w = arg;
+    for (int b = 1; b <= GROUP_BATCHES && w->rc == HAE_OK; b++) {
+        char ids[GROUP_ROWS][48], json[GROUP_ROWS][128];
+        store_event_row rows[GROUP_ROWS];
+        for (int i = 0; i < GROUP_ROWS; i++) {
+            snprintf(ids[i], sizeof ids[i], "w%d-b%d-e%d", w->index, b, i);
+            rows[i] = row(ids[i], json[i], sizeof json[i]);
+        }
+        store_ingest_result r;
+        hae_err err = {0};
+        /* every fifth batch is sent twice with the same number: a replay */
+        int sends = b % 5 == 0 ? 2 : 1;
+        for (int k = 0; k < sends && w->rc == HAE_OK; k++) {
+            w->rc = store_events_ingest(w->st, w->agent.id, (uint64_t)b, hae_time_now_ns(), rows,
+                                        GROUP_ROWS, &r, &err);
+            if (r.is_rejected) w->rejected++;
+            w->stored += r.stored;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_batches_commit_together_and_alone_in_effect(void **state) {
+    fixture *f = *state;
+    group_worker workers[GROUP_THREADS];
+    pthread_t threads[GROUP_THREADS];
+    for (int t = 0; t < GROUP_THREADS; t++) {
+        char secret[16];
+        snprintf(secret, sizeof secret, "group%d", t);
+        workers[t] = (group_worker){.st = f->st, .index = t};
+        enroll(f->st, secret, &workers[t].agent);
+    }
+    for (int t = 0; t < GROUP_THREADS; t++) {
+        assert_int_equal(pthread_create(&threads[t], NULL, ingest_worker, &workers[t]), 0);
+    }
+    uint64_t stored = 0;
+    for (int t = 0; t < GROUP_THREADS; t++) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+        assert_int_equal(workers[t].rc, HAE_OK);
+        assert_int_equal(workers[t].rejected, GROUP_BATCHES / 5);
+        assert_int_equal(workers[t].stored, (uint64_t)GROUP_BATCHES * GROUP_ROWS);
+        stored += workers[t].stored;
+    }
+    uint64_t count = 0;
+    hae_err err = {0};
+    assert_int_equal(store_event_count(f->st, &count, &err), HAE_OK);
+    assert_int_equal(count, stored);
+    assert_int_equal(count, (uint64_t)GROUP_THREADS * GROUP_BATCHES * GROUP_ROWS);
+}
 
 static void test_alerts_group_by_host_and_family_within_the_window(void **state) {
     fixture *f = *state;
@@ -315,6 +380,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_events_dedup_by_id_and_batches_must_increase, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_batches_commit_together_and_alone_in_effect,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts_group_by_host_and_family_within_the_window,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_store_who_when_why_and_moments_once,
