@@ -281,7 +281,7 @@ int scope_people_finish(scope_people *p, const scope_subject_writer *w, scope_re
     /* each person's identifiers side by side, persons in order of their
      * root: a counting sort by root (roots are the smallest node of their
      * component, so the order is that of first appearance) */
-    uint64_t *order = p->count ? malloc(p->count * sizeof *order) : NULL;
+    uint64_t *order = p->count ? calloc(p->count, sizeof *order) : NULL; /* every slot is written below */
     uint32_t *first = p->count ? calloc(p->count + 1, sizeof *first) : NULL;
     if (p->count && (!order || !first)) {
         free(order);
