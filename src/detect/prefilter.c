@@ -234,7 +234,8 @@ static int add_source(field_db *d, const uint16_t ids[3]) {
     uint16_t (*grown)[3] = realloc(d->sources, (d->source_count + 1) * sizeof *grown);
     if (!grown) return HAE_ENOMEM;
     d->sources = grown;
-    memcpy(d->sources[d->source_count++], ids, sizeof *grown);
+    for (int k = 0; k < 3; k++) d->sources[d->source_count][k] = ids[k];
+    d->source_count++;
     return HAE_OK;
 }
 
