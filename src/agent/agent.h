@@ -90,6 +90,14 @@ bool agent_is_enrolled(const char *state_dir); /* server.json exists */
 /* Enrolled with the server at this URL whose key has this pin. */
 bool agent_is_enrolled_with(const char *state_dir, const char *url, const char *pin);
 
+/* One GET of server_url + path over the agent's transport (libcurl loaded
+ * at run time, TLS 1.3 only, the server's key pinned and/or its chain
+ * checked against ca_file). Any HTTP status is HAE_OK with *status set;
+ * body (reset first, at most 64 KiB) gets the reply. `haetae witness pull`
+ * fetches checkpoints and proofs with it. */
+int agent_https_get(const char *server_url, const char *pin, const char *ca_file,
+                    const char *path, long *status, hae_buf *body, hae_err *err);
+
 /* ---- transport: the spool to the server, lossless --------------------- */
 
 /* A thread that reads batches from the spool, gzips and signs them, POSTs

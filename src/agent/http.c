@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/agent.h"
 #include "agent/curl_lib.h"
 #include "agent/transport_internal.h"
 
@@ -113,31 +114,22 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return c->cancel && atomic_load(c->cancel) ? 1 : 0;
 }
 
-int http_post(http_client *c, const char *path, const char *const *headers, size_t header_count,
-              const void *body, size_t body_len, http_response *resp, hae_err *err) {
+/* Sends the request the caller set up on c->curl to url + path and fills
+ * resp; the handle keeps its connection for the next request. */
+static int perform(http_client *c, const char *path, struct curl_slist *list, http_response *resp,
+                   hae_err *err) {
     hae_buf_reset(&resp->body);
     resp->status = 0;
     resp->has_retry_after = false;
     resp->retry_after_s = 0;
     hae_buf url = {0};
-    struct curl_slist *list = NULL;
-    int rc = hae_buf_printf(&url, "%s%s", c->url, path);
-    for (size_t i = 0; rc == HAE_OK && i < header_count; i++) {
-        struct curl_slist *grown = c->lib->slist_append(list, headers[i]);
-        if (!grown) rc = HAE_ENOMEM;
-        list = grown ? grown : list;
-    }
-    if (rc < 0) {
-        c->lib->slist_free_all(list);
-        hae_buf_free(&url);
-        return hae_err_set(err, rc, "http: out of memory");
+    if (hae_buf_printf(&url, "%s%s", c->url, path) < 0) {
+        return hae_err_set(err, HAE_ENOMEM, "http: out of memory");
     }
     CURL *h = c->curl;
     CURLcode set = CURLE_OK;
     set |= c->lib->easy_setopt(h, CURLOPT_URL, url.data);
     set |= c->lib->easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    set |= c->lib->easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    set |= c->lib->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     set |= c->lib->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     set |= c->lib->easy_setopt(h, CURLOPT_WRITEDATA, resp);
     set |= c->lib->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -146,6 +138,7 @@ int http_post(http_client *c, const char *path, const char *const *headers, size
     set |= c->lib->easy_setopt(h, CURLOPT_XFERINFODATA, c);
     set |= c->lib->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     c->detail[0] = '\0';
+    int rc = HAE_OK;
     CURLcode done = set == CURLE_OK ? c->lib->easy_perform(h) : set;
     if (done == CURLE_OK) {
         c->lib->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -153,11 +146,55 @@ int http_post(http_client *c, const char *path, const char *const *headers, size
         rc = hae_err_set(err, HAE_EIO, "%s: %s%s%s", url.data, c->lib->easy_strerror(done),
                          c->detail[0] ? ": " : "", c->detail);
     }
-    /* The handle keeps the connection for the next batch, not our pointers. */
+    /* The handle keeps the connection for the next request, not our pointers. */
     c->lib->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     c->lib->easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-    c->lib->slist_free_all(list);
     hae_buf_free(&url);
+    return rc;
+}
+
+int http_post(http_client *c, const char *path, const char *const *headers, size_t header_count,
+              const void *body, size_t body_len, http_response *resp, hae_err *err) {
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; i < header_count; i++) {
+        struct curl_slist *grown = c->lib->slist_append(list, headers[i]);
+        if (!grown) {
+            c->lib->slist_free_all(list);
+            return hae_err_set(err, HAE_ENOMEM, "http: out of memory");
+        }
+        list = grown;
+    }
+    CURLcode set = c->lib->easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+    set |= c->lib->easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    int rc = set == CURLE_OK ? perform(c, path, list, resp, err)
+                             : hae_err_set(err, HAE_ENOTSUP, "http: libcurl refused the POST body");
+    c->lib->easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL); /* not left pointing at body */
+    c->lib->slist_free_all(list);
+    return rc;
+}
+
+int http_get(http_client *c, const char *path, http_response *resp, hae_err *err) {
+    if (c->lib->easy_setopt(c->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
+        return hae_err_set(err, HAE_ENOTSUP, "http: libcurl refused a GET");
+    }
+    return perform(c, path, NULL, resp, err);
+}
+
+int agent_https_get(const char *server_url, const char *pin, const char *ca_file,
+                    const char *path, long *status, hae_buf *body, hae_err *err) {
+    http_peer peer = {server_url, pin, ca_file};
+    http_client *c = NULL;
+    http_response resp = {0};
+    int rc = http_client_open(&c, &peer, NULL, err);
+    if (rc == HAE_OK && c) rc = http_get(c, path, &resp, err);
+    if (rc == HAE_OK && c) {
+        *status = resp.status;
+        hae_buf_reset(body);
+        rc = hae_buf_append(body, resp.body.data ? resp.body.data : "", resp.body.len);
+        if (rc < 0) rc = hae_err_set(err, rc, "http: out of memory");
+    }
+    http_response_free(&resp);
+    http_client_close(c);
     return rc;
 }
 

@@ -131,6 +131,8 @@ int http_client_open(http_client **out, const http_peer *peer, const atomic_bool
  * curl's explanation; any HTTP status is HAE_OK with resp->status set. */
 int http_post(http_client *c, const char *path, const char *const *headers, size_t header_count,
               const void *body, size_t body_len, http_response *resp, hae_err *err);
+/* GETs url + path; failures and statuses as http_post. */
+int http_get(http_client *c, const char *path, http_response *resp, hae_err *err);
 void http_response_free(http_response *resp);
 void http_client_close(http_client *c); /* NULL is fine */
 

@@ -11,24 +11,32 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
 
+#include "agent/agent.h"
 #include "cli/cli.h"
 #include "cli/ledger_cli.h"
 
 typedef struct witness_args {
     const char *name, *out, *state, *key, *log_key, *checkpoint, *proof;
+    const char *server, *pin, *ca, *interval;
 } witness_args;
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: haetae witness keygen --name NAME --out SKEYFILE\n"
             "       haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY\n"
-            "                             --checkpoint FILE [--proof FILE] [--out FILE]\n\n"
+            "                             --checkpoint FILE [--proof FILE] [--out FILE]\n"
+            "       haetae witness pull --server https://HOST:PORT --pin PIN|--ca FILE --state DIR\n"
+            "                           --key SKEYFILE --log-key VKEY [--out FILE] [--interval SEC]\n\n"
             "--proof is a consistency proof (haetae ledger prove --from M) from the last\n"
-            "checkpoint this witness cosigned for the log to the new one.\n");
+            "checkpoint this witness cosigned for the log to the new one. pull fetches both from\n"
+            "the server's ledger API; with --interval it pulls every SEC seconds until SIGINT.\n");
 }
 
 static int parse_args(int argc, char **argv, witness_args *a) {
@@ -37,6 +45,8 @@ static int parse_args(int argc, char **argv, witness_args *a) {
         {"state", required_argument, NULL, 's'},      {"key", required_argument, NULL, 'k'},
         {"log-key", required_argument, NULL, 'l'},    {"checkpoint", required_argument, NULL, 'c'},
         {"proof", required_argument, NULL, 'p'},      {"help", no_argument, NULL, 'h'},
+        {"server", required_argument, NULL, 'S'},     {"pin", required_argument, NULL, 'P'},
+        {"ca", required_argument, NULL, 'C'},         {"interval", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
@@ -49,6 +59,10 @@ static int parse_args(int argc, char **argv, witness_args *a) {
         case 'l': a->log_key = optarg; break;
         case 'c': a->checkpoint = optarg; break;
         case 'p': a->proof = optarg; break;
+        case 'S': a->server = optarg; break;
+        case 'P': a->pin = optarg; break;
+        case 'C': a->ca = optarg; break;
+        case 'i': a->interval = optarg; break;
         case 'h': usage(stdout); return 1;
         default: return -1;
         }
@@ -125,6 +139,119 @@ static int cmd_cosign(const witness_args *a, hae_err *err) {
     return rc;
 }
 
+/* ---- pull: the checkpoint and proof from the server's ledger API ------- */
+
+static int fetch(const witness_args *a, const char *path, size_t max, hae_buf *body, hae_err *err) {
+    long status = 0;
+    int rc = agent_https_get(a->server, a->pin, a->ca, path, &status, body, err);
+    if (rc == HAE_OK && status != 200) {
+        rc = hae_err_set(err, HAE_EIO, "%s%s: HTTP %ld: %.200s", a->server, path, status,
+                         body->data ? body->data : "");
+    }
+    if (rc == HAE_OK && body->len > max) rc = hae_err_set(err, HAE_EINVAL, "%s%s: reply too long", a->server, path);
+    /* The parsers read NUL-terminated text. */
+    if (rc == HAE_OK && (hae_buf_append_char(body, '\0') < 0)) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (rc == HAE_OK) body->len--;
+    return rc;
+}
+
+/* One pull: the latest checkpoint, checked under the log's key before
+ * anything else is asked; then the consistency proof from the last tree
+ * this witness cosigned. The library decides: a smaller tree (a rollback),
+ * a proof that fails (a fork) or a bad signature is refused. */
+static int pull_once(const witness_args *a, const ledger_signer *witness,
+                     const ledger_verifier *log_key, hae_err *err) {
+    hae_buf note = {0}, proof_text = {0}, path = {0}, out = {0};
+    ledger_proof *proof = NULL;
+    ledger_checkpoint cp = {.size = 0}, last = {.size = 0};
+    int rc = fetch(a, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX, &note, err);
+    if (rc == HAE_OK) rc = ledger_checkpoint_open(note.data, note.len, log_key, 1, &cp, NULL, err);
+    if (rc == HAE_OK) rc = ledger_witness_last(a->state, cp.origin, &last, err);
+    if (rc == HAE_ENOENT) {
+        hae_err_clear(err); /* the first checkpoint this witness sees for the log */
+        rc = HAE_OK;
+    }
+    if (rc == HAE_OK && last.size > 0 && last.size < cp.size) {
+        uint64_t old_size = 0, size = 0;
+        proof = malloc(sizeof *proof);
+        rc = proof ? hae_buf_printf(&path, "/api/v1/ledger/proof/consistency/%" PRIu64 "/%" PRIu64, last.size, cp.size)
+                   : HAE_ENOMEM;
+        if (rc < 0) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+        if (rc == HAE_OK) rc = fetch(a, path.data, 1 << 20, &proof_text, err);
+        if (rc == HAE_OK) rc = ledger_consistency_parse(proof_text.data, proof_text.len, &old_size, &size, proof, err);
+        if (rc == HAE_OK && (old_size != last.size || size != cp.size)) {
+            rc = hae_err_set(err, HAE_EINVAL, "%s%s: the server proved %" PRIu64 " -> %" PRIu64 " instead",
+                             a->server, path.data, old_size, size);
+        }
+    }
+    if (rc == HAE_OK) {
+        rc = ledger_witness_cosign(a->state, witness, log_key, note.data, note.len, proof,
+                                   (uint64_t)time(NULL), &out, err);
+    }
+    if (rc == HAE_OK) rc = ledger_cli_write(a->out, out.data, out.len, err);
+    if (rc == HAE_OK) {
+        fprintf(stderr, "haetae witness pull: cosigned %s at size %" PRIu64 " (last %" PRIu64 ")\n",
+                cp.origin, cp.size, last.size);
+    }
+    free(proof);
+    hae_buf_free(&note);
+    hae_buf_free(&proof_text);
+    hae_buf_free(&path);
+    hae_buf_free(&out);
+    return rc;
+}
+
+/* Waits up to seconds; true when SIGINT or SIGTERM arrived (they are
+ * blocked, so they wait here for us instead of killing a write). */
+static bool wait_for_stop(const sigset_t *stop, unsigned long seconds) {
+    struct timespec tick = {.tv_sec = (time_t)seconds, .tv_nsec = 0};
+    return sigtimedwait(stop, NULL, &tick) > 0;
+}
+
+static int cmd_pull(const witness_args *a, hae_err *err) {
+    if (!a->server || !a->state || !a->key || !a->log_key || (!a->pin && !a->ca)) {
+        return cli_fail("witness pull", CLI_EXIT_USAGE,
+                        "--server, --pin or --ca, --state, --key and --log-key are required");
+    }
+    unsigned long interval = 0;
+    if (a->interval) {
+        char *end = NULL;
+        errno = 0;
+        interval = strtoul(a->interval, &end, 10);
+        if (errno || end == a->interval || *end || interval == 0 || interval > 86400) {
+            return cli_fail("witness pull", CLI_EXIT_USAGE, "--interval: seconds from 1 to 86400");
+        }
+    }
+    ledger_signer witness;
+    ledger_verifier log_key;
+    hae_buf skey = {0};
+    int rc = ledger_cli_read(a->key, 4096, &skey, err);
+    if (rc == HAE_OK) rc = ledger_signer_parse(skey.data, skey.len, &witness, err);
+    if (skey.data) sodium_memzero(skey.data, skey.len);
+    hae_buf_free(&skey);
+    if (rc < 0) return rc;
+    rc = ledger_cli_verifier(a->log_key, &log_key, err);
+    if (rc == HAE_OK && !interval) rc = pull_once(a, &witness, &log_key, err);
+    if (rc == HAE_OK && interval) {
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop, NULL);
+        /* A failed pull (server away, no checkpoint yet, or a checkpoint
+         * refused) is reported and the witness keeps watching; its state
+         * only ever moves forward. */
+        do {
+            hae_err again = {0};
+            if (pull_once(a, &witness, &log_key, &again) < 0) {
+                fprintf(stderr, "haetae witness pull: %s\n", again.msg);
+            }
+        } while (!wait_for_stop(&stop, interval));
+    }
+    ledger_signer_wipe(&witness);
+    return rc;
+}
+
 int cli_cmd_witness(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -143,6 +270,8 @@ int cli_cmd_witness(int argc, char **argv) {
         rc = cmd_keygen(&a, &err);
     } else if (strcmp(sub, "cosign") == 0) {
         rc = cmd_cosign(&a, &err);
+    } else if (strcmp(sub, "pull") == 0) {
+        rc = cmd_pull(&a, &err);
     } else {
         fprintf(stderr, "haetae witness: unknown subcommand '%s'\n", sub);
         usage(stderr);
