@@ -127,32 +127,9 @@ void engine_map_field(const detect_engine *e, hae_arena *arena, const char *fiel
     *count = one ? 1 : 0;
 }
 
-static int read_file(const char *path, hae_buf *out, hae_err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return hae_err_errno(err, errno, "%s", path);
-    int rc = HAE_OK;
-    for (;;) {
-        if (hae_buf_reserve(out, 65536) < 0) {
-            rc = hae_err_set(err, HAE_ENOMEM, "%s: out of memory", path);
-            break;
-        }
-        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            rc = hae_err_errno(err, errno, "%s", path);
-            break;
-        }
-        if (n == 0) break;
-        out->len += (size_t)n;
-        out->data[out->len] = '\0';
-    }
-    close(fd);
-    return rc;
-}
-
 int detect_engine_load_mapping(detect_engine *e, const char *path, hae_err *err) {
     hae_buf text = {0};
-    int rc = read_file(path, &text, err);
+    int rc = hae_file_read_all(path, &text, err);
     hae_arena tmp = {0};
     ydoc *docs = NULL;
     size_t n = 0;
@@ -191,7 +168,7 @@ int detect_engine_load_string(detect_engine *e, const char *name, const char *ya
 int detect_engine_load_file(detect_engine *e, const char *path, detect_report_fn report,
                             void *ctx, detect_load_counts *counts, hae_err *err) {
     hae_buf text = {0};
-    int rc = read_file(path, &text, err);
+    int rc = hae_file_read_all(path, &text, err);
     if (rc == HAE_OK) {
         rc = detect_engine_load_string(e, path, text.data ? text.data : "", text.len, report, ctx,
                                        counts, err);
