@@ -103,33 +103,34 @@ agents=$("$bin" server agent list --format json --data "$work/server")
 for a in a1 a2; do grep -q "e2e-$a" <<<"$agents" || fail "agent list lacks e2e-$a"; done
 echo "detection: $alerts alerts, $incidents incidents"
 
-# 2. kill -9 of the server in the middle of a stream; the agents keep spooling
-( for k in $(seq 0 19); do write_lines a1 $((2000 + k * 500)) $((2500 + k * 500)); write_lines a2 $((2000 + k * 500)) $((2500 + k * 500)); sleep 0.1; done ) &
+# 2. kill -9 of the server in the middle of a stream of 100k events (2000 +
+# 48,000 lines for each agent); the agents keep spooling
+( for k in $(seq 0 19); do write_lines a1 $((2000 + k * 2400)) $((4400 + k * 2400)); write_lines a2 $((2000 + k * 2400)) $((4400 + k * 2400)); sleep 0.1; done ) &
 writer=$!
 sleep 0.5
 kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true
 wait "$writer"
 sleep 2 # the agents fail, back off and keep spooling
 during=$(stored a1 | cut -d' ' -f1)
-[ "$during" -lt 12000 ] || fail "a1 cannot have stored everything while the server was down"
+[ "$during" -lt 50000 ] || fail "a1 cannot have stored everything while the server was down"
 grep -q "events stay spooled" "$work/a1.err" || fail "a1 did not report the server's absence"
 start_server
-wait_stored a1 12000 180
-wait_stored a2 12000 180
-echo "server kill -9: 12000 + 12000 stored exactly once ($during of a1's before the kill)"
+wait_stored a1 50000 240
+wait_stored a2 50000 240
+echo "server kill -9: 50000 + 50000 stored exactly once ($during of a1's before the kill)"
 
 # 3. kill -9 of an agent in the middle of a send: the server is frozen so
 # the agent's POST hangs, the agent dies, the server thaws, the agent restarts.
-write_lines a2 12000 13000
+write_lines a2 50000 51000
 sleep 1.5 # read and spooled by a2
 kill -STOP "$server_pid"
-write_lines a2 13000 14000
+write_lines a2 51000 52000
 sleep 1.5
 kill -9 "$a2_pid"; wait "$a2_pid" 2>/dev/null || true
 kill -CONT "$server_pid"
 start_agent a2
-wait_stored a2 14000 180
-echo "agent kill -9: 14000 of a2's stored exactly once"
+wait_stored a2 52000 180
+echo "agent kill -9: 52000 of a2's stored exactly once"
 
 # Both agents stop cleanly on SIGINT.
 kill -INT "$a1_pid" "$a2_pid"
