@@ -81,6 +81,9 @@ static int append_field_group(hae_buf *out, const hae_event *ev, size_t i, bool 
     return rc == HAE_OK ? hae_buf_append_char(out, ']') : rc;
 }
 
+/* The members that carry an event's metadata, in the order written. */
+static const char *const reserved_keys[] = {"id", "time", "host", "logsource"};
+
 int hae_event_encode_json(const hae_event *ev, hae_buf *out) {
     size_t start = out->len;
     bool first = true;
@@ -101,6 +104,17 @@ int hae_event_encode_json(const hae_event *ev, hae_buf *out) {
     }
     if (rc == HAE_OK) {
         rc = append_logsource(out, ev, &first);
+    }
+    /* A field named like a reserved member whose metadata is absent would
+     * be read back as that metadata: a null first says "absent", so the
+     * field that follows stays a field (see take_meta). */
+    bool meta_present[] = {ev->id[0] != '\0', ev->time_ns != 0, ev->host != NULL,
+                           ev->product || ev->category || ev->service};
+    for (size_t k = 0; k < sizeof reserved_keys / sizeof *reserved_keys && rc == HAE_OK; k++) {
+        if (!meta_present[k] && hae_event_get(ev, reserved_keys[k])) {
+            rc = append_key(out, &first, reserved_keys[k]);
+            if (rc == HAE_OK) rc = hae_buf_append_str(out, "null");
+        }
     }
     for (size_t i = 0; i < ev->field_count && rc == HAE_OK; i++) {
         if (!name_seen_before(ev, i)) {
@@ -167,10 +181,21 @@ static bool is_plain_string(const hae_json *v) {
     return v && v->type == HAE_JSON_STRING && !memchr(v->text, '\0', v->text_len);
 }
 
-/* Takes the reserved members (id, time, host, logsource) when well formed;
- * returns false when m is an ordinary field. */
-static int take_meta(hae_event *ev, const hae_json *m, bool *taken) {
+/* Takes the first occurrence of each reserved member (id, time, host,
+ * logsource) as metadata when well formed, or as "absent" when null; any
+ * other value, and every later occurrence, is an ordinary field. */
+static int take_meta(hae_event *ev, const hae_json *m, bool seen[4], bool *taken) {
     *taken = false;
+    for (size_t k = 0; k < sizeof reserved_keys / sizeof *reserved_keys; k++) {
+        if (key_is(m, reserved_keys[k])) {
+            if (seen[k]) return HAE_OK;
+            seen[k] = true;
+            if (m->type == HAE_JSON_NULL) {
+                *taken = true;
+                return HAE_OK;
+            }
+        }
+    }
     if (key_is(m, "id") && is_plain_string(m) && m->text_len < HAE_ID_LEN) {
         memcpy(ev->id, m->text, m->text_len + 1);
         *taken = true;
@@ -205,9 +230,10 @@ int hae_event_decode_json(hae_event *ev, const char *line, size_t len, hae_err *
         rc = hae_err_set(err, HAE_EINVAL, "JSON: an event must be an object");
     }
     hae_buf name = {0};
+    bool seen[4] = {false, false, false, false};
     for (const hae_json *m = rc == HAE_OK ? root->child : NULL; m && rc == HAE_OK; m = m->next) {
         bool taken = false;
-        rc = take_meta(ev, m, &taken);
+        rc = take_meta(ev, m, seen, &taken);
         if (rc == HAE_OK && !taken) {
             hae_buf_reset(&name);
             rc = hae_buf_append(&name, m->key, m->key_len);

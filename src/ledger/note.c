@@ -380,6 +380,17 @@ int ledger_note_cosign(const ledger_note *note, const ledger_signer *witness, ui
         return hae_err_set(err, HAE_EINVAL, "cosign: %s is not a cosignature (type 0x04) key", w->name);
     }
     if (timestamp > INT64_MAX) return hae_err_set(err, HAE_EINVAL, "cosign: time exceeds 2^63-1");
+    /* The result must parse again: room for one more signature unless this
+     * witness's own (replaced below) is among them. */
+    size_t kept = 0;
+    for (size_t i = 0; i < note->sig_count; i++) {
+        const ledger_note_sig *s = &note->sigs[i];
+        kept += !(s->key_id == w->key_id && strcmp(s->name, w->name) == 0);
+    }
+    if (kept >= LEDGER_NOTE_SIGS_MAX) {
+        return hae_err_set(err, HAE_ELIMIT, "cosign: the note already carries %d signatures",
+                           LEDGER_NOTE_SIGS_MAX);
+    }
     hae_buf msg = {0};
     rc = cosig_message(note->text, note->text_len, timestamp, &msg);
     uint8_t sig[COSIG_SIG_LEN];

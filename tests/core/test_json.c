@@ -134,6 +134,36 @@ static void test_decode_keeps_unparseable_meta_as_fields(void **state) {
     hae_event_clear(&ev);
 }
 
+static void test_fields_named_like_metadata_round_trip(void **state) {
+    (void)state;
+    /* host and id nested in an object flatten to fields named "host" and
+     * "id"; written back they must not turn into the event's metadata. */
+    const char *line = "{\"\":{\"host\":\"hss01\",\"id\":\"x\"},\"time\":\"yesterday\"}";
+    hae_event ev;
+    hae_err err = {0};
+    assert_int_equal(hae_event_decode_json(&ev, line, strlen(line), &err), HAE_OK);
+    assert_null(ev.host);
+    assert_int_equal(ev.field_count, 3);
+    hae_buf out = {0};
+    assert_int_equal(hae_event_encode_json(&ev, &out), HAE_OK);
+    hae_event back;
+    assert_int_equal(hae_event_decode_json(&back, out.data, out.len, &err), HAE_OK);
+    assert_null(back.host);
+    assert_int_equal(back.id[0], '\0');
+    assert_int_equal(back.time_ns, 0);
+    assert_int_equal(back.field_count, 3);
+    assert_string_equal(hae_event_get_str(&back, "host"), "hss01");
+    assert_string_equal(hae_event_get_str(&back, "id"), "x");
+    assert_string_equal(hae_event_get_str(&back, "time"), "yesterday");
+    hae_buf again = {0};
+    assert_int_equal(hae_event_encode_json(&back, &again), HAE_OK);
+    assert_string_equal(again.data, out.data);
+    hae_buf_free(&again);
+    hae_buf_free(&out);
+    hae_event_clear(&back);
+    hae_event_clear(&ev);
+}
+
 static void assert_rejects(const char *text, const char *message_part) {
     hae_event ev;
     hae_err err = {0};
@@ -194,6 +224,7 @@ int main(void) {
         cmocka_unit_test(test_event_round_trips_with_metadata_and_types),
         cmocka_unit_test(test_decode_flattens_nested_objects),
         cmocka_unit_test(test_decode_keeps_unparseable_meta_as_fields),
+        cmocka_unit_test(test_fields_named_like_metadata_round_trip),
         cmocka_unit_test(test_decode_rejects_malformed_json_with_offsets),
         cmocka_unit_test(test_decode_limits_nesting),
         cmocka_unit_test(test_decode_combines_surrogate_pairs),
