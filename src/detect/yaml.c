@@ -186,13 +186,27 @@ static bool is_marker(const char *line, size_t n, char c) {
            (n == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
 }
 
+/* YAML 1.2 section 6.8 defines %YAML and %TAG; libfyaml loops on some
+ * reserved directives with bytes outside ASCII (found by fuzzing), and no
+ * Sigma rule uses a directive at all. */
+static bool is_plain_directive(const char *line, size_t n) {
+    bool known = (n >= 6 && memcmp(line, "%YAML ", 6) == 0) ||
+                 (n >= 5 && memcmp(line, "%TAG ", 5) == 0);
+    for (size_t i = 0; known && i < n; i++) {
+        unsigned char c = (unsigned char)line[i];
+        known = (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\r';
+    }
+    return known;
+}
+
 /* What libfyaml (0.8) mishandles is refused here, with the file and line:
  *  - C0 controls other than tab, LF and CR, and DEL: YAML 1.2 section 5.1
  *    allows printable characters only; libfyaml leaks or loops on some.
  *  - a '%' directive line inside a document: YAML 1.2 section 6.8 lets
  *    directives only open a document (before '---', after '...' or at the
  *    start); libfyaml loops on one met inside a block mapping. A '%' line
- *    inside a multi-line scalar is refused too; no Sigma rule has one. */
+ *    inside a multi-line scalar is refused too; no Sigma rule has one.
+ *  - directives other than well-formed %YAML and %TAG lines. */
 static int prescreen(const char *name, const char *text, size_t len, hae_err *err) {
     if (len > YAML_MAX_BYTES) {
         return hae_err_set(err, HAE_EINVAL, "%s: %zu bytes, more than a rule file may hold (%u)",
@@ -218,6 +232,11 @@ static int prescreen(const char *name, const char *text, size_t len, hae_err *er
                 return hae_err_set(err, HAE_EINVAL,
                                    "%s:%d: invalid YAML: '%%' directive inside a document "
                                    "(directives come before '---')", name, line_no);
+            }
+            if (!is_plain_directive(line, n)) {
+                return hae_err_set(err, HAE_EINVAL,
+                                   "%s:%d: unsupported YAML directive (only %%YAML and %%TAG, "
+                                   "in printable ASCII)", name, line_no);
             }
         } else if (is_marker(line, n, '.')) {
             in_document = false;
