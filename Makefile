@@ -30,6 +30,7 @@ $(TESTBUILD)/build.ninja:
 
 unit: deps $(TESTBUILD)/build.ninja
 	ninja -C $(TESTBUILD) -j $(JOBS)
+	scripts/test-services
 	cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
 
 $(FUZZBUILD)/build.ninja:
