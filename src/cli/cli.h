@@ -1,15 +1,26 @@
 /* cli: `haetae <command>`. Parses arguments, calls the module that owns the
  * work, prints results. Holds no logic that belongs to a module.
- * Exit codes: 0 success, 1 findings or failures to report, 2 usage error. */
+ * Exit codes, one scheme for every command (docs/CLI.md): 0 done and nothing
+ * found, 1 done and something found, 2 usage, 3 input missing, unreadable or
+ * incomplete, 4 internal or environment failure. */
 #ifndef HAETAE_CLI_H
 #define HAETAE_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/core.h"
 
-enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FOUND = 1, /* findings, matches, changes, denials */
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_INPUT = 3, /* a named file or store is missing, unreadable or incomplete */
+    CLI_EXIT_ERROR = 4, /* the environment or haetae itself failed */
+};
+/* Commands not yet on the scheme above still return this for their errors. */
+#define CLI_EXIT_FAIL CLI_EXIT_FOUND
 
 int cli_main(int argc, char **argv);
 
@@ -31,6 +42,73 @@ int cli_cmd_obligations(int argc, char **argv); /* regulatory clocks of open inc
 int cli_cmd_report(int argc, char **argv);      /* reports and notices; mark-sent */
 int cli_incident_more(int argc, char **argv);   /* incident set | timeline | export */
 
+/* ---- options: one parser and one contract for every command ----------- */
+
+/* How an option's value is taken. Each kind validates before it stores:
+ * UINT and DURATION against [min, max], ENUM against choices, DIR and FILE
+ * must exist (exit 3 otherwise), so nothing is written on a bad value. */
+typedef enum cli_opt_kind {
+    CLI_OPT_FLAG,     /* bool *target = true */
+    CLI_OPT_NEGATE,   /* bool *target = false ("--no-journal") */
+    CLI_OPT_STRING,   /* const char **target */
+    CLI_OPT_STRINGS,  /* cli_strings *target, repeatable */
+    CLI_OPT_UINT,     /* uint64_t *target */
+    CLI_OPT_DURATION, /* int64_t *target, nanoseconds; "30s", "15m", "1h", "7d" */
+    CLI_OPT_ENUM,     /* const char **target, one of choices */
+    CLI_OPT_DIR,      /* const char **target, an existing directory */
+    CLI_OPT_DIRS,     /* cli_strings *target, repeatable, each an existing directory */
+    CLI_OPT_FILE,     /* const char **target, an existing file */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    cli_opt_kind kind;
+    void *target;
+    const char *metavar; /* NULL: from the kind ("N", "DIR"...) */
+    const char *help;
+    uint64_t min, max;            /* UINT; DURATION in nanoseconds */
+    const char *const *choices;   /* ENUM: NULL-terminated */
+    bool required;
+} cli_opt;
+
+struct cli_strings;
+typedef struct cli_spec {
+    const char *command;     /* "haetae fim baseline", the prefix of every message */
+    const char *synopsis;    /* after "usage: " */
+    const char *description; /* NULL or a paragraph */
+    const cli_opt *opts;
+    size_t count;
+    struct cli_strings *positional; /* NULL: no positional arguments accepted */
+    const char *positional_name;    /* "FILE" in messages */
+    size_t min_positional, max_positional;
+    const char *epilog;     /* NULL or text printed after the options */
+    const char *exit_codes; /* NULL: the common scheme */
+} cli_spec;
+
+enum { CLI_PARSE_CONTINUE = -1, CLI_PARSE_HELP = -2 };
+/* Parses argv[1..]: returns CLI_PARSE_CONTINUE when the command should run,
+ * otherwise the exit code to return at once (0 after printing --help or -h,
+ * 2 with a message naming the option and the valid ones, 3 for a missing
+ * path). */
+int cli_parse(const cli_spec *spec, int argc, char **argv) __attribute__((warn_unused_result));
+void cli_usage_print(const cli_spec *spec, FILE *out);
+
+/* Validators shared with the API: HAE_EINVAL when text is not in range. */
+int cli_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+    __attribute__((warn_unused_result));
+int cli_parse_duration(const char *text, int64_t min_ns, int64_t max_ns, int64_t *ns)
+    __attribute__((warn_unused_result));
+
+typedef struct cli_subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand */
+    const char *summary;
+} cli_subcommand;
+/* "COMMAND SUB ...": runs the matching entry; --help/-h lists them (exit 0),
+ * no subcommand or an unknown one lists them on stderr (exit 2). */
+int cli_subcommand_dispatch(const char *command, const cli_subcommand *subs, size_t count,
+                            int argc, char **argv);
+
 /* ---- shared by subcommands ------------------------------------------ */
 
 typedef enum { CLI_FORMAT_JSONL, CLI_FORMAT_TABLE } cli_format;
@@ -46,6 +124,9 @@ typedef struct cli_strings {
 } cli_strings;
 int cli_strings_push(cli_strings *list, const char *s);
 void cli_strings_free(cli_strings *list);
+
+/* The exit code for a module's error: bad or missing input 3, else 4. */
+int cli_exit_for_error(int hae_code);
 
 /* Prints "haetae <cmd>: <message>" to stderr and returns exit_code. */
 int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) HAE_PRINTF(3, 4);

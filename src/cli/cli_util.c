@@ -42,6 +42,14 @@ void cli_strings_free(cli_strings *list) {
     memset(list, 0, sizeof *list);
 }
 
+int cli_exit_for_error(int hae_code) {
+    switch (hae_code) {
+    case HAE_EINVAL:
+    case HAE_ENOENT: return CLI_EXIT_INPUT;
+    default: return CLI_EXIT_ERROR;
+    }
+}
+
 int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) {
     fprintf(stderr, "haetae %s: ", cmd);
     va_list ap;

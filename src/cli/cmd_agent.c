@@ -1,5 +1,4 @@
 /* `haetae agent`: the host agent, continuously or once. */
-#include <getopt.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,25 +8,11 @@
 #include "agent/agent.h"
 #include "cli/cli.h"
 
-static const char usage[] =
-    "usage: haetae agent [--once] [options]\n"
-    "  --once              run every sensor once, print findings, exit\n"
-    "  --format F          jsonl or table (default: table on a terminal)\n"
-    "  --state DIR         spool, FIM baseline (default /var/lib/haetae as root, else ./var/agent)\n"
-    "  --fim-root DIR      watch and baseline DIR (repeatable)\n"
-    "  --web-root DIR      DIR serves web pages: new scripts there are web shells (repeatable)\n"
-    "  --log FILE          follow FILE (repeatable)\n"
-    "  --yara FILE         YARA rule file (repeatable)\n"
-    "  --scan-dir DIR      with --once, YARA-scan DIR (repeatable)\n"
-    "  --no-defaults       use only the trees, logs and rules given here\n"
-    "  --no-journal        do not follow journald\n"
-    "  --interval SEC      socket and process scans every SEC seconds (default 60)\n"
-    "  --spool-max-bytes N bound on the spool (default 268435456)\n";
-
 typedef struct agent_args {
     bool once;
     bool defaults;
     const char *format;
+    uint64_t interval_s, spool_max_bytes;
     agent_config cfg;
     cli_strings fim_roots, web_roots, logs, yara, scan_dirs;
     glob_t rule_glob;
@@ -74,56 +59,51 @@ static int add_defaults(agent_args *a) {
     return rc;
 }
 
+static const char *const agent_formats[] = {"table", "jsonl", NULL};
+
 static int parse_args(agent_args *a, int argc, char **argv) {
-    enum { OPT_FORMAT = 256, OPT_STATE, OPT_FIM, OPT_WEB, OPT_LOG, OPT_YARA, OPT_SCAN,
-           OPT_NODEF, OPT_NOJOURNAL, OPT_INTERVAL, OPT_SPOOLMAX, OPT_HELP };
-    static const struct option options[] = {
-        {"once", no_argument, NULL, 'o'}, {"format", required_argument, NULL, OPT_FORMAT},
-        {"state", required_argument, NULL, OPT_STATE}, {"fim-root", required_argument, NULL, OPT_FIM},
-        {"web-root", required_argument, NULL, OPT_WEB}, {"log", required_argument, NULL, OPT_LOG},
-        {"yara", required_argument, NULL, OPT_YARA}, {"scan-dir", required_argument, NULL, OPT_SCAN},
-        {"no-defaults", no_argument, NULL, OPT_NODEF}, {"no-journal", no_argument, NULL, OPT_NOJOURNAL},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"spool-max-bytes", required_argument, NULL, OPT_SPOOLMAX},
-        {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
+    const cli_opt opts[] = {
+        {.name = "once", .kind = CLI_OPT_FLAG, .target = &a->once,
+         .help = "run every sensor once, print findings, exit (1 when any is above informational)"},
+        {.name = "format", .kind = CLI_OPT_ENUM, .target = &a->format, .choices = agent_formats,
+         .help = "with --once; default: table on a terminal, else jsonl"},
+        {.name = "state", .kind = CLI_OPT_STRING, .target = &a->cfg.state_dir, .metavar = "DIR",
+         .help = "spool, FIM baseline (default /var/lib/haetae as root, else ./var/agent)"},
+        {.name = "fim-root", .kind = CLI_OPT_DIRS, .target = &a->fim_roots,
+         .help = "watch and baseline DIR"},
+        {.name = "web-root", .kind = CLI_OPT_DIRS, .target = &a->web_roots,
+         .help = "DIR serves web pages: new scripts there are web shells"},
+        {.name = "log", .kind = CLI_OPT_STRINGS, .target = &a->logs, .metavar = "FILE",
+         .help = "follow FILE (it may appear later)"},
+        {.name = "yara", .kind = CLI_OPT_STRINGS, .target = &a->yara, .metavar = "FILE",
+         .help = "YARA rule file"},
+        {.name = "scan-dir", .kind = CLI_OPT_DIRS, .target = &a->scan_dirs,
+         .help = "with --once, YARA-scan DIR"},
+        {.name = "no-defaults", .kind = CLI_OPT_NEGATE, .target = &a->defaults,
+         .help = "use only the trees, logs and rules given here"},
+        {.name = "no-journal", .kind = CLI_OPT_NEGATE, .target = &a->cfg.journal,
+         .help = "do not follow journald"},
+        {.name = "interval", .kind = CLI_OPT_UINT, .target = &a->interval_s, .min = 1,
+         .max = 86400, .metavar = "SEC", .help = "socket and process scans every SEC seconds (default 60)"},
+        {.name = "spool-max-bytes", .kind = CLI_OPT_UINT, .target = &a->spool_max_bytes,
+         .min = 65536, .max = UINT64_C(1) << 40, .help = "bound on the spool (default 268435456)"},
+    };
+    const cli_spec spec = {
+        .command = "haetae agent",
+        .synopsis = "haetae agent [--once] [options]",
+        .description = "The host sensors: FIM, processes, sockets, logs, journald, YARA. Without "
+                       "--once they run until\nSIGINT or SIGTERM, spooling every event and "
+                       "sending it to the server once enrolled.",
+        .opts = opts,
+        .count = sizeof opts / sizeof opts[0],
+    };
     a->defaults = true;
     a->cfg.journal = true;
-    int c, rc = HAE_OK;
-    optind = 1;
-    while (rc == HAE_OK && (c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'o': a->once = true; break;
-        case OPT_FORMAT: a->format = optarg; break;
-        case OPT_STATE: a->cfg.state_dir = optarg; break;
-        case OPT_FIM: rc = cli_strings_push(&a->fim_roots, optarg); break;
-        case OPT_WEB: rc = cli_strings_push(&a->web_roots, optarg); break;
-        case OPT_LOG: rc = cli_strings_push(&a->logs, optarg); break;
-        case OPT_YARA: rc = cli_strings_push(&a->yara, optarg); break;
-        case OPT_SCAN: rc = cli_strings_push(&a->scan_dirs, optarg); break;
-        case OPT_NODEF: a->defaults = false; break;
-        case OPT_NOJOURNAL: a->cfg.journal = false; break;
-        case OPT_INTERVAL:
-            a->cfg.scan_interval_s = (unsigned)strtoul(optarg, &end, 10);
-            if (!*optarg || *end || a->cfg.scan_interval_s == 0) {
-                return cli_fail("agent", CLI_EXIT_USAGE, "--interval: '%s' is not a positive number of seconds", optarg);
-            }
-            break;
-        case OPT_SPOOLMAX:
-            a->cfg.spool_max_bytes = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || a->cfg.spool_max_bytes < 65536) {
-                return cli_fail("agent", CLI_EXIT_USAGE, "--spool-max-bytes: '%s' must be a number >= 65536", optarg);
-            }
-            break;
-        case OPT_HELP: fputs(usage, stdout); return -1;
-        default: fputs(usage, stderr); return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        return cli_fail("agent", CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    }
-    if (rc == HAE_OK && a->defaults) rc = add_defaults(a);
-    if (rc < 0) return cli_fail("agent", CLI_EXIT_FAIL, "out of memory");
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    a->cfg.scan_interval_s = (unsigned)a->interval_s;
+    a->cfg.spool_max_bytes = a->spool_max_bytes;
+    if (a->defaults && add_defaults(a) < 0) return cli_fail("agent", CLI_EXIT_ERROR, "out of memory");
     if (!a->cfg.state_dir) a->cfg.state_dir = geteuid() == 0 ? "/var/lib/haetae" : "var/agent";
     a->cfg.fim_roots = a->fim_roots.items;
     a->cfg.fim_root_count = a->fim_roots.count;
@@ -135,7 +115,7 @@ static int parse_args(agent_args *a, int argc, char **argv) {
     a->cfg.yara_rule_count = a->yara.count;
     a->cfg.scan_dirs = a->scan_dirs.items;
     a->cfg.scan_dir_count = a->scan_dirs.count;
-    return 0;
+    return CLI_PARSE_CONTINUE;
 }
 
 static void free_args(agent_args *a) {
@@ -147,14 +127,30 @@ static void free_args(agent_args *a) {
     if (a->rule_glob.gl_pathv) globfree(&a->rule_glob);
 }
 
+/* Counts findings above informational on their way to the real sink, for
+ * the exit code. */
+typedef struct counted_sink {
+    hae_sink inner;
+    size_t above_informational;
+} counted_sink;
+
+static int emit_counted(void *ctx, const hae_event *ev, hae_err *err) {
+    counted_sink *c = ctx;
+    const char *severity = hae_event_get_str(ev, "severity");
+    if (severity && strcmp(severity, "informational") != 0) c->above_informational++;
+    return c->inner.emit(c->inner.ctx, ev, err);
+}
+
 static int run_once(agent_args *a) {
     cli_format format;
     if (cli_format_parse(a->format, stdout, &format) < 0) {
         return cli_fail("agent", CLI_EXIT_USAGE, "--format: '%s' is not jsonl or table", a->format);
     }
     cli_findings findings = {0};
-    hae_sink sink = format == CLI_FORMAT_TABLE ? cli_findings_sink(&findings)
-                                               : (hae_sink){.emit = cli_emit_jsonl, .ctx = stdout};
+    counted_sink counter = {
+        .inner = format == CLI_FORMAT_TABLE ? cli_findings_sink(&findings)
+                                            : (hae_sink){.emit = cli_emit_jsonl, .ctx = stdout}};
+    hae_sink sink = {.emit = emit_counted, .ctx = &counter};
     if (geteuid() != 0) {
         fprintf(stderr, "haetae agent: not root: other users' sockets, processes and files stay hidden\n");
     }
@@ -162,8 +158,9 @@ static int run_once(agent_args *a) {
     int rc = agent_run_once(&a->cfg, &sink, &err);
     if (format == CLI_FORMAT_TABLE) cli_findings_print(&findings, stdout);
     cli_findings_free(&findings);
-    if (fflush(stdout) != 0) return cli_fail("agent", CLI_EXIT_FAIL, "cannot write output");
-    return rc < 0 ? cli_fail("agent", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+    if (fflush(stdout) != 0) return cli_fail("agent", CLI_EXIT_ERROR, "cannot write output");
+    if (rc < 0) return cli_fail("agent", cli_exit_for_error(rc), "%s", err.msg);
+    return counter.above_informational > 0 ? CLI_EXIT_FOUND : CLI_EXIT_OK;
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -181,17 +178,13 @@ static int run_continuously(agent_args *a) {
     fprintf(stderr, "haetae agent: spooling events under %s/spool (Ctrl-C stops)\n", a->cfg.state_dir);
     hae_err err = {0};
     int rc = agent_run(&a->cfg, &stop_requested, &err);
-    return rc < 0 ? cli_fail("agent", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+    return rc < 0 ? cli_fail("agent", cli_exit_for_error(rc), "%s", err.msg) : CLI_EXIT_OK;
 }
 
 int cli_cmd_agent(int argc, char **argv) {
     agent_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc == 0) {
-        rc = a.once ? run_once(&a) : run_continuously(&a);
-    } else if (rc < 0) {
-        rc = CLI_EXIT_OK; /* --help */
-    }
+    if (rc == CLI_PARSE_CONTINUE) rc = a.once ? run_once(&a) : run_continuously(&a);
     free_args(&a);
     return rc;
 }

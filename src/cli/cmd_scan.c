@@ -1,9 +1,9 @@
 /* `haetae scan`: find personal data in exposed files and count the persons.
- * Exit status: 0 every input was read completely, 1 some input was not (the
- * notes say which) or the scan failed, 2 usage error. */
+ * Exit status: 0 every input read, no personal data; 1 every input read,
+ * personal data found; 2 usage; 3 some input not read completely (the notes
+ * say which); 4 the scan failed. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -14,24 +14,9 @@
 #include "cli/cli.h"
 #include "scope/scope.h"
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: haetae scan [options] PATH...\n\n"
-            "Finds personal data (resident/foreigner registration numbers, cards, IMEI, IMSI,\n"
-            "ICCID, phones, e-mail, passports, labelled bank accounts) in files, directories,\n"
-            "compressed files and archives ('-' reads standard input), and counts the persons.\n\n"
-            "  --format table|jsonl|csv  summary format (default: table on a terminal);\n"
-            "                            csv also makes --findings/--subjects CSV\n"
-            "  --threads N               worker threads (default: one per CPU)\n"
-            "  --findings FILE           write every finding, identifiers masked ('-': stdout)\n"
-            "  --subjects FILE           write the distinct persons with salted hashes\n"
-            "  --salt HEX                key for the hashes (default: random, in the file header)\n"
-            "  --reveal                  write identifiers in the clear (notification team only)\n"
-            "  --binary                  scan files that look binary instead of skipping them\n"
-            "  --min-confidence X        drop findings below X (default 0.3)\n"
-            "  --no-progress             no progress bar on the terminal\n\n"
-            "Exit status: 0 all input read, 1 some input unread or the scan failed, 2 usage.\n");
-}
+static const char scan_exit_codes[] =
+    "exit codes: 0 every input read, no personal data; 1 every input read, personal data found;\n"
+    "            2 usage; 3 some input not read completely (see the notes); 4 the scan failed\n";
 
 typedef struct progress_bar {
     const scope_scanner *scanner;
@@ -174,100 +159,116 @@ static int parse_salt(const char *hex, uint8_t *salt, size_t *len) {
 
 typedef struct scan_args {
     scope_options opt;
-    const char *format, *findings, *subjects;
+    const char *format, *findings, *subjects, *salt_hex, *min_confidence;
     bool has_progress;
+    uint64_t threads;
+    cli_strings paths;
     uint8_t salt[32];
 } scan_args;
 
+static const char *const scan_formats[] = {"table", "jsonl", "csv", NULL};
+
 static int parse_args(int argc, char **argv, scan_args *a) {
-    static const struct option longs[] = {
-        {"format", required_argument, NULL, 'f'},  {"threads", required_argument, NULL, 't'},
-        {"findings", required_argument, NULL, 'o'}, {"subjects", required_argument, NULL, 's'},
-        {"salt", required_argument, NULL, 'k'},    {"reveal", no_argument, NULL, 'r'},
-        {"binary", no_argument, NULL, 'b'},        {"min-confidence", required_argument, NULL, 'm'},
-        {"no-progress", no_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const cli_opt opts[] = {
+        {.name = "format", .kind = CLI_OPT_ENUM, .target = &a->format, .choices = scan_formats,
+         .help = "summary format (default: table on a terminal); csv also makes --findings and "
+                 "--subjects CSV"},
+        {.name = "threads", .kind = CLI_OPT_UINT, .target = &a->threads, .min = 1, .max = 1024,
+         .help = "worker threads (default: one per CPU)"},
+        {.name = "findings", .kind = CLI_OPT_STRING, .target = &a->findings, .metavar = "FILE",
+         .help = "write every finding, identifiers masked ('-': stdout)"},
+        {.name = "subjects", .kind = CLI_OPT_STRING, .target = &a->subjects, .metavar = "FILE",
+         .help = "write the distinct persons with salted hashes"},
+        {.name = "salt", .kind = CLI_OPT_STRING, .target = &a->salt_hex, .metavar = "HEX",
+         .help = "key for the hashes, 2-64 hex digits (default: random, in the file header)"},
+        {.name = "reveal", .kind = CLI_OPT_FLAG, .target = &a->opt.reveal,
+         .help = "write identifiers in the clear (notification team only)"},
+        {.name = "binary", .kind = CLI_OPT_FLAG, .target = &a->opt.scan_binary,
+         .help = "scan files that look binary instead of skipping them"},
+        {.name = "min-confidence", .kind = CLI_OPT_STRING, .target = &a->min_confidence,
+         .metavar = "X", .help = "drop findings below X, 0 to 1 (default 0.3)"},
+        {.name = "no-progress", .kind = CLI_OPT_NEGATE, .target = &a->has_progress,
+         .help = "no progress bar on the terminal"},
+    };
+    const cli_spec spec = {
+        .command = "haetae scan",
+        .synopsis = "haetae scan [options] PATH...",
+        .description = "Finds personal data (resident/foreigner registration numbers, cards, IMEI, "
+                       "IMSI, ICCID, phones,\ne-mail, passports, labelled bank accounts) in files, "
+                       "directories, compressed files and\narchives ('-' reads standard input), and "
+                       "counts the persons.",
+        .opts = opts,
+        .count = sizeof opts / sizeof opts[0],
+        .positional = &a->paths,
+        .positional_name = "PATH",
+        .min_positional = 1,
+        .max_positional = SIZE_MAX,
+        .exit_codes = scan_exit_codes,
     };
     scope_options_default(&a->opt);
     a->has_progress = isatty(STDERR_FILENO);
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    if (a->threads) a->opt.threads = (unsigned)a->threads;
+    if (a->salt_hex) {
+        if (parse_salt(a->salt_hex, a->salt, &a->opt.salt_len) < 0) {
+            return cli_fail("scan", CLI_EXIT_USAGE, "--salt: '%s' is not 2-64 hex digits",
+                            a->salt_hex);
+        }
+        a->opt.salt = a->salt;
+    }
+    if (a->min_confidence) {
         char *end = NULL;
-        switch (c) {
-        case 'f': a->format = optarg; break;
-        case 't': {
-            unsigned long n = strtoul(optarg, &end, 10);
-            if (*end || n == 0 || n > 1024) return cli_fail("scan", CLI_EXIT_USAGE, "--threads wants 1-1024");
-            a->opt.threads = (unsigned)n;
-            break;
+        float v = strtof(a->min_confidence, &end);
+        if (end == a->min_confidence || *end || !(v >= 0.0f && v <= 1.0f)) {
+            return cli_fail("scan", CLI_EXIT_USAGE, "--min-confidence: '%s' is not a number from "
+                            "0 to 1", a->min_confidence);
         }
-        case 'o': a->findings = optarg; break;
-        case 's': a->subjects = optarg; break;
-        case 'k':
-            if (parse_salt(optarg, a->salt, &a->opt.salt_len) < 0)
-                return cli_fail("scan", CLI_EXIT_USAGE, "--salt wants 2-64 hex digits");
-            a->opt.salt = a->salt;
-            break;
-        case 'r': a->opt.reveal = true; break;
-        case 'b': a->opt.scan_binary = true; break;
-        case 'm': {
-            float v = strtof(optarg, &end);
-            if (*end || v < 0.0f || v > 1.0f) return cli_fail("scan", CLI_EXIT_USAGE, "--min-confidence wants 0-1");
-            a->opt.min_confidence = v;
-            break;
-        }
-        case 'n': a->has_progress = false; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return CLI_EXIT_USAGE;
-        }
+        a->opt.min_confidence = v;
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (a->format && strcmp(a->format, "table") != 0 && strcmp(a->format, "jsonl") != 0 &&
-        strcmp(a->format, "csv") != 0)
-        return cli_fail("scan", CLI_EXIT_USAGE, "--format wants table, jsonl or csv");
     if (a->format && strcmp(a->format, "csv") == 0) a->opt.out_format = SCOPE_OUT_CSV;
-    return CLI_EXIT_OK;
+    return CLI_PARSE_CONTINUE;
 }
 
-static int run_scan(scan_args *a, int argc, char **argv) {
+static int scan_exit_code(const scope_report *r) {
+    if (!r->is_complete) return CLI_EXIT_INPUT;
+    return r->persons > 0 || r->records > 0 ? CLI_EXIT_FOUND : CLI_EXIT_OK;
+}
+
+static int run_scan(scan_args *a) {
     if (a->findings && !(a->opt.findings = open_private(a->findings)))
-        return cli_fail("scan", CLI_EXIT_FAIL, "cannot create %s: %s", a->findings, strerror(errno));
+        return cli_fail("scan", CLI_EXIT_ERROR, "cannot create %s: %s", a->findings, strerror(errno));
     if (a->subjects && !(a->opt.subjects = open_private(a->subjects)))
-        return cli_fail("scan", CLI_EXIT_FAIL, "cannot create %s: %s", a->subjects, strerror(errno));
+        return cli_fail("scan", CLI_EXIT_ERROR, "cannot create %s: %s", a->subjects, strerror(errno));
     scope_scanner *scanner = NULL;
     hae_err err = {0};
     if (scope_scanner_new(&scanner, &a->opt, &err) < 0)
-        return cli_fail("scan", CLI_EXIT_FAIL, "%s", err.msg);
+        return cli_fail("scan", CLI_EXIT_ERROR, "%s", err.msg);
     progress_bar bar = {.scanner = scanner, .started = hae_time_monotonic_ns()};
     pthread_t progress;
     bool has_thread = a->has_progress && pthread_create(&progress, NULL, progress_main, &bar) == 0;
     scope_report report;
-    int rc = scope_scan_paths(scanner, (const char *const *)argv + optind, (size_t)(argc - optind),
-                              &report, &err);
+    int rc = scope_scan_paths(scanner, a->paths.items, a->paths.count, &report, &err);
     if (has_thread) {
         atomic_store(&bar.is_done, true);
         pthread_join(progress, NULL);
     }
     /* findings on stdout: the summary moves to stderr */
     FILE *out = a->findings && strcmp(a->findings, "-") == 0 ? stderr : stdout;
-    int exit_code = rc < 0 ? cli_fail("scan", CLI_EXIT_FAIL, "%s", err.msg)
-                           : report.is_complete ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    int exit_code = rc < 0 ? cli_fail("scan", cli_exit_for_error(rc), "%s", err.msg)
+                           : scan_exit_code(&report);
     if (rc == HAE_OK) {
         const char *fmt = a->format ? a->format : isatty(fileno(out)) ? "table" : "jsonl";
         if (strcmp(fmt, "table") == 0) print_table(out, &report);
         else if (strcmp(fmt, "csv") == 0) print_csv(out, &report);
-        else if (print_jsonl(out, &report) < 0) exit_code = CLI_EXIT_FAIL;
+        else if (print_jsonl(out, &report) < 0) exit_code = CLI_EXIT_ERROR;
     }
     scope_report_free(&report);
     scope_scanner_free(scanner);
     if (a->opt.findings && a->opt.findings != stdout && fclose(a->opt.findings) != 0)
-        exit_code = cli_fail("scan", CLI_EXIT_FAIL, "cannot write %s", a->findings);
+        exit_code = cli_fail("scan", CLI_EXIT_ERROR, "cannot write %s", a->findings);
     if (a->opt.subjects && a->opt.subjects != stdout && fclose(a->opt.subjects) != 0)
-        exit_code = cli_fail("scan", CLI_EXIT_FAIL, "cannot write %s", a->subjects);
+        exit_code = cli_fail("scan", CLI_EXIT_ERROR, "cannot write %s", a->subjects);
     return exit_code;
 }
 
@@ -275,7 +276,7 @@ int cli_cmd_scan(int argc, char **argv) {
     scan_args a;
     memset(&a, 0, sizeof a);
     int rc = parse_args(argc, argv, &a);
-    if (rc < 0) return CLI_EXIT_OK; /* --help */
-    if (rc != CLI_EXIT_OK) return rc;
-    return run_scan(&a, argc, argv);
+    if (rc == CLI_PARSE_CONTINUE) rc = run_scan(&a);
+    cli_strings_free(&a.paths);
+    return rc;
 }

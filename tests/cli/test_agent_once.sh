@@ -31,8 +31,11 @@ pids+=($shm)
 sleep 0.2
 rm -f "/dev/shm/haetae-test-sleeper-$$"
 
+# Findings above informational: exit 1 (done, something found).
+once_status=0
 "$HAETAE_BIN" agent --once --format jsonl --no-defaults --no-journal --state "$work/state" \
-  >"$work/findings.jsonl"
+  >"$work/findings.jsonl" || once_status=$?
+[ "$once_status" -eq 1 ] || { echo "agent --once with critical findings exited $once_status, not 1"; exit 1; }
 echo "agent --once: $(wc -l <"$work/findings.jsonl") findings"
 
 expect() { # rule pid [extra grep]
@@ -57,7 +60,7 @@ expect proc.tmp_exe "$shm" '/dev/shm/' || status=1
 
 # The table on a terminal-less pipe still works when asked for.
 "$HAETAE_BIN" agent --once --format table --no-defaults --no-journal --state "$work/state" \
-  >"$work/table.txt"
+  >"$work/table.txt" || [ $? -eq 1 ]
 grep -q '^critical *sock.bpfdoor_magic' "$work/table.txt" || { echo "table lacks the BPFDoor row"; status=1; }
 grep -q 'findings:' "$work/table.txt" || { echo "table lacks the summary"; status=1; }
 exit $status

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `haetae fim baseline` / `haetae fim check` end to end through the binary:
 # an unchanged tree exits 0 with no findings; a dropped web shell exits 1
-# with fim.created and fim.webshell as JSON lines; a bad baseline exits 1
-# naming the file.
+# with fim.created and fim.webshell as JSON lines; a bad baseline exits 3
+# (input unreadable) naming the file; a missing root exits 3 and writes nothing.
 set -euo pipefail
 bin=${HAETAE_BIN:?}
 dir=$(mktemp -d /tmp/haetae-fim-cli-XXXXXX)
@@ -21,5 +21,9 @@ grep -q '"rule":"fim.created"' "$dir/out" || { echo "no fim.created:"; cat "$dir
 head -c 50 "$dir/base.db" >"$dir/bad.db"
 status=0
 "$bin" fim check --root "$dir/tree" --baseline "$dir/bad.db" 2>"$dir/err" >/dev/null || status=$?
-[ "$status" -eq 1 ] && grep -q "bad.db" "$dir/err" || { echo "bad baseline: exit $status"; cat "$dir/err"; exit 1; }
+[ "$status" -eq 3 ] && grep -q "bad.db" "$dir/err" || { echo "bad baseline: exit $status"; cat "$dir/err"; exit 1; }
+status=0
+"$bin" fim baseline --root "$dir/no-such-tree" --out "$dir/new.db" 2>"$dir/err" || status=$?
+[ "$status" -eq 3 ] && grep -q "no-such-tree" "$dir/err" && [ ! -e "$dir/new.db" ] ||
+  { echo "missing root: exit $status"; cat "$dir/err"; exit 1; }
 echo "fim cli: ok"
