@@ -62,12 +62,12 @@ typedef enum cli_opt_kind {
 
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
-    cli_opt_kind kind;
     void *target;
     const char *metavar; /* NULL: from the kind ("N", "DIR"...) */
     const char *help;
-    uint64_t min, max;            /* UINT; DURATION in nanoseconds */
-    const char *const *choices;   /* ENUM: NULL-terminated */
+    uint64_t min, max;          /* UINT; DURATION in nanoseconds */
+    const char *const *choices; /* ENUM: NULL-terminated */
+    cli_opt_kind kind;
     bool required;
 } cli_opt;
 
