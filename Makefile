@@ -1,5 +1,5 @@
 # haetae: the two commands are `make run` and `make test`.
-# Build trees: build/release (run, bench), build/test (ASan+UBSan), build/fuzz (clang libFuzzer).
+# Build trees: build/release (run, bench, hardened), build/test (ASan+UBSan), build/fuzz (clang libFuzzer).
 JOBS      ?= $(shell nproc)
 RELEASE   := build/release
 TESTBUILD := build/test
@@ -7,7 +7,7 @@ FUZZBUILD := build/fuzz
 FUZZ_SECONDS ?= 15
 CMAKE     := cmake -G Ninja -Wno-dev
 
-.PHONY: all deps build run test unit fuzz lint bench clean
+.PHONY: all deps build run test unit fuzz lint hardening bench clean
 
 all: build
 
@@ -43,7 +43,11 @@ fuzz: deps $(FUZZBUILD)/build.ninja
 lint: deps $(TESTBUILD)/build.ninja
 	scripts/lint $(TESTBUILD)
 
-test: unit fuzz lint
+# Release binaries carry PIE, full RELRO, NX stack, stack protector, fortify.
+hardening: build
+	scripts/check-hardening $(RELEASE)/haetae $(RELEASE)/haetae-agent
+
+test: unit fuzz lint hardening
 
 bench: build
 	bench/run-all $(RELEASE)/haetae
