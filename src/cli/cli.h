@@ -24,6 +24,12 @@ enum {
 
 int cli_main(int argc, char **argv);
 
+/* Where `haetae agent` and `haetae enroll` keep the agent's state unless told
+ * --state: apart from the server's /var/lib/haetae/server, so each package
+ * purges only its own. */
+#define CLI_AGENT_STATE_ROOT "/var/lib/haetae/agent"
+#define CLI_AGENT_STATE_USER "var/agent"
+
 /* Subcommands: argv[0] is the subcommand name. */
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_agent(int argc, char **argv);

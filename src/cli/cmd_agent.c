@@ -68,7 +68,7 @@ static int parse_args(agent_args *a, int argc, char **argv) {
         {.name = "format", .kind = CLI_OPT_ENUM, .target = &a->format, .choices = agent_formats,
          .help = "with --once; default: table on a terminal, else jsonl"},
         {.name = "state", .kind = CLI_OPT_STRING, .target = &a->cfg.state_dir, .metavar = "DIR",
-         .help = "spool, FIM baseline (default /var/lib/haetae as root, else ./var/agent)"},
+         .help = "spool, FIM baseline (default /var/lib/haetae/agent as root, else ./var/agent)"},
         {.name = "fim-root", .kind = CLI_OPT_DIRS, .target = &a->fim_roots,
          .help = "watch and baseline DIR"},
         {.name = "web-root", .kind = CLI_OPT_DIRS, .target = &a->web_roots,
@@ -104,7 +104,7 @@ static int parse_args(agent_args *a, int argc, char **argv) {
     a->cfg.scan_interval_s = (unsigned)a->interval_s;
     a->cfg.spool_max_bytes = a->spool_max_bytes;
     if (a->defaults && add_defaults(a) < 0) return cli_fail("agent", CLI_EXIT_ERROR, "out of memory");
-    if (!a->cfg.state_dir) a->cfg.state_dir = geteuid() == 0 ? "/var/lib/haetae" : "var/agent";
+    if (!a->cfg.state_dir) a->cfg.state_dir = geteuid() == 0 ? CLI_AGENT_STATE_ROOT : CLI_AGENT_STATE_USER;
     a->cfg.fim_roots = a->fim_roots.items;
     a->cfg.fim_root_count = a->fim_roots.count;
     a->cfg.web_roots = a->web_roots.items;

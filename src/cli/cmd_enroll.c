@@ -10,7 +10,7 @@
 
 int cli_cmd_enroll(int argc, char **argv) {
     /* The same default as `haetae agent`, so the two meet without --state. */
-    agent_enroll_options opt = {.state_dir = geteuid() == 0 ? "/var/lib/haetae" : "var/agent"};
+    agent_enroll_options opt = {.state_dir = geteuid() == 0 ? CLI_AGENT_STATE_ROOT : CLI_AGENT_STATE_USER};
     const cli_opt opts[] = {
         {.name = "server", .kind = CLI_OPT_STRING, .target = &opt.server_url, .required = true,
          .metavar = "URL", .help = "the haetae server, https://HOST:PORT"},
