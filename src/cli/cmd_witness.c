@@ -141,20 +141,6 @@ static int cmd_cosign(const witness_args *a, hae_err *err) {
 
 /* ---- pull: the checkpoint and proof from the server's ledger API ------- */
 
-static int fetch(const witness_args *a, const char *path, size_t max, hae_buf *body, hae_err *err) {
-    long status = 0;
-    int rc = agent_https_get(a->server, a->pin, a->ca, path, &status, body, err);
-    if (rc == HAE_OK && status != 200) {
-        rc = hae_err_set(err, HAE_EIO, "%s%s: HTTP %ld: %.200s", a->server, path, status,
-                         body->data ? body->data : "");
-    }
-    if (rc == HAE_OK && body->len > max) rc = hae_err_set(err, HAE_EINVAL, "%s%s: reply too long", a->server, path);
-    /* The parsers read NUL-terminated text. */
-    if (rc == HAE_OK && (hae_buf_append_char(body, '\0') < 0)) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
-    if (rc == HAE_OK) body->len--;
-    return rc;
-}
-
 /* One pull: the latest checkpoint, checked under the log's key before
  * anything else is asked; then the consistency proof from the last tree
  * this witness cosigned. The library decides: a smaller tree (a rollback),
@@ -164,7 +150,7 @@ static int pull_once(const witness_args *a, const ledger_signer *witness,
     hae_buf note = {0}, proof_text = {0}, path = {0}, out = {0};
     ledger_proof *proof = NULL;
     ledger_checkpoint cp = {.size = 0}, last = {.size = 0};
-    int rc = fetch(a, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX, &note, err);
+    int rc = ledger_cli_fetch(a->server, a->pin, a->ca, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX, &note, err);
     if (rc == HAE_OK) rc = ledger_checkpoint_open(note.data, note.len, log_key, 1, &cp, NULL, err);
     if (rc == HAE_OK) rc = ledger_witness_last(a->state, cp.origin, &last, err);
     if (rc == HAE_ENOENT) {
@@ -177,7 +163,7 @@ static int pull_once(const witness_args *a, const ledger_signer *witness,
         rc = proof ? hae_buf_printf(&path, "/api/v1/ledger/proof/consistency/%" PRIu64 "/%" PRIu64, last.size, cp.size)
                    : HAE_ENOMEM;
         if (rc < 0) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
-        if (rc == HAE_OK) rc = fetch(a, path.data, 1 << 20, &proof_text, err);
+        if (rc == HAE_OK) rc = ledger_cli_fetch(a->server, a->pin, a->ca, path.data, 1 << 20, &proof_text, err);
         if (rc == HAE_OK) rc = ledger_consistency_parse(proof_text.data, proof_text.len, &old_size, &size, proof, err);
         if (rc == HAE_OK && (old_size != last.size || size != cp.size)) {
             rc = hae_err_set(err, HAE_EINVAL, "%s%s: the server proved %" PRIu64 " -> %" PRIu64 " instead",

@@ -185,6 +185,11 @@ typedef struct ledger ledger;
  * tails written after the last commit are cut; a committed byte missing or
  * a frontier hash that does not match the committed root is an error. */
 int ledger_open(ledger **out, const char *dir, hae_err *err);
+/* Opens the log in dir read-only for an audit: no lock, nothing created,
+ * cut or written, so it runs beside the writer. It reads dir/checkpoint,
+ * then the commit point (never behind that checkpoint) and sees the log as
+ * of that commit. Missing files are errors. Appends and signing refuse. */
+int ledger_open_snapshot(ledger **out, const char *dir, hae_err *err);
 void ledger_close(ledger *l); /* NULL is fine */
 uint64_t ledger_size(const ledger *l);
 const char *ledger_dir(const ledger *l);
@@ -223,6 +228,21 @@ int ledger_scan(ledger *l, uint64_t first, uint64_t count, ledger_entry_fn fn, v
  * node to its children, the root to the committed one and to the last
  * signed checkpoint. Names the first index that differs. */
 int ledger_check(ledger *l, hae_err *err);
+
+/* ---- audits against held checkpoints (docs/LEDGER.md "Auditing") ------ */
+
+/* 0 when current extends held: same origin, held.size <= current.size,
+ * equal roots at equal size, else proof (held -> current) verifies.
+ * Errors name the held size and say rollback, rewrite or other log. */
+int ledger_check_extends(const ledger_checkpoint *held, const ledger_checkpoint *current,
+                         const ledger_proof *proof, hae_err *err);
+/* The same with the consistency proof made from the log l. */
+int ledger_prove_extends(ledger *l, const ledger_checkpoint *held, const ledger_checkpoint *current,
+                         hae_err *err);
+/* A witness policy: at least quorum of witnesses (count) cosigned note
+ * validly. results (count slots) say which. Errors name the absent ones. */
+int ledger_witness_quorum(const ledger_note *note, const ledger_verifier *witnesses, size_t count,
+                          size_t quorum, ledger_sig_result *results, hae_err *err);
 
 /* ---- keys and checkpoints of the log ---------------------------------- */
 

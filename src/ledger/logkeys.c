@@ -18,6 +18,7 @@ static void path_in(const ledger *l, const char *name, char out[PATH_MAX]) {
 }
 
 int ledger_init_key(ledger *l, const char *origin, hae_buf *vkey, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     char key_path[PATH_MAX], vkey_path[PATH_MAX];
     path_in(l, "key", key_path);
     path_in(l, "key.vkey", vkey_path);
@@ -62,6 +63,10 @@ static int read_signer(ledger *l, ledger_signer *out, hae_err *err) {
 
 int ledger_read_checkpoint(ledger *l, uint64_t size, hae_buf *note, hae_err *err) {
     char path[PATH_MAX];
+    if (size == 0 && l->is_snapshot) {
+        int rc = hae_buf_append(note, l->snapshot_checkpoint.data, l->snapshot_checkpoint.len);
+        return rc < 0 ? hae_err_set(err, rc, "ledger: out of memory") : HAE_OK;
+    }
     if (size == 0) {
         path_in(l, "checkpoint", path);
     } else {
@@ -107,6 +112,7 @@ static int check_extends_last(ledger *l, const ledger_signer *key, hae_err *err)
 }
 
 int ledger_sign_checkpoint(ledger *l, hae_buf *note, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     ledger_signer key;
     int rc = read_signer(l, &key, err);
     if (rc < 0) return rc;

@@ -152,7 +152,7 @@ int ledger_store_node(void *ctx, unsigned level, uint64_t index, ledger_hash *ou
 static int open_file(ledger *l, const char *name, int *fd, bool *is_new, hae_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", l->dir, name);
-    *fd = open(path, O_RDWR | O_CLOEXEC);
+    *fd = open(path, (l->is_snapshot ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (*fd < 0 && errno == ENOENT && is_new) {
         *fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         *is_new = true;
@@ -171,7 +171,9 @@ static int cut_tail(ledger *l, int fd, const char *name, uint64_t want, hae_err 
                            "committed data is missing (truncated or deleted)",
                            l->dir, name, have, want);
     }
-    if (have > want) {
+    /* A snapshot reads up to the commit point; what lies past it is the
+     * writer's next append (or a torn tail the writer will cut). */
+    if (have > want && !l->is_snapshot) {
         hae_log(HAE_LOG_WARN, "ledger %s/%s: cutting %" PRIu64 " bytes written after the last commit",
                 l->dir, name, have - want);
         if (ftruncate(fd, (off_t)want) < 0 || fsync(fd) < 0) {
@@ -201,6 +203,9 @@ static int load_state(ledger *l, bool is_new, hae_err *err) {
     for (int i = 0; i < 2; i++) {
         ok[i] = ledger_store_pread(l->state_fd, rec[i], STATE_RECORD, (uint64_t)i * STATE_SLOT_STRIDE) == 0 &&
                 state_decode(rec[i], &slots[i]);
+    }
+    if (!ok[0] && !ok[1] && l->is_snapshot) {
+        return hae_err_set(err, HAE_EINVAL, "%s/state: no valid commit record (damaged or not a ledger)", l->dir);
     }
     if (!ok[0] && !ok[1]) {
         /* The first record is written before any entry; a crash before it
@@ -262,10 +267,7 @@ static int recover(ledger *l, bool is_new, hae_err *err) {
     return remap(l, err);
 }
 
-int ledger_open(ledger **out, const char *dir, hae_err *err) {
-    *out = NULL;
-    int rc = ledger_mkdir_p(dir, err);
-    if (rc < 0) return rc;
+static int alloc_handle(ledger **out, const char *dir, hae_err *err) {
     ledger *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir))) {
         free(l);
@@ -273,6 +275,44 @@ int ledger_open(ledger **out, const char *dir, hae_err *err) {
     }
     l->lock_fd = l->entries_fd = l->tree_fd = l->state_fd = -1;
     l->is_sync = true;
+    *out = l;
+    return HAE_OK;
+}
+
+/* The commit record is one 64-byte write into the slot the last commit did
+ * not use, after the data it covers is written: whichever valid record the
+ * snapshot reads, everything it counts is already in entries and tree, and
+ * a writer never rewrites bytes below a commit point. */
+int ledger_open_snapshot(ledger **out, const char *dir, hae_err *err) {
+    *out = NULL;
+    ledger *l = NULL;
+    int rc = alloc_handle(&l, dir, err);
+    if (rc < 0) return rc;
+    l->is_snapshot = true;
+    /* The checkpoint first: a writer signs only trees it committed, so the
+     * commit point read after it is never behind it. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint", dir);
+    rc = ledger_file_read(path, LEDGER_NOTE_MAX, &l->snapshot_checkpoint, err);
+    if (rc == HAE_OK) rc = open_file(l, "entries", &l->entries_fd, NULL, err);
+    if (rc == HAE_OK) rc = open_file(l, "tree", &l->tree_fd, NULL, err);
+    if (rc == HAE_OK) rc = open_file(l, "state", &l->state_fd, NULL, err);
+    if (rc == HAE_OK) rc = recover(l, false, err);
+    if (rc < 0) {
+        ledger_close(l);
+        return rc;
+    }
+    *out = l;
+    return HAE_OK;
+}
+
+int ledger_open(ledger **out, const char *dir, hae_err *err) {
+    *out = NULL;
+    int rc = ledger_mkdir_p(dir, err);
+    if (rc < 0) return rc;
+    ledger *l = NULL;
+    rc = alloc_handle(&l, dir, err);
+    if (rc < 0) return rc;
     bool is_new = false, ignored = false;
     rc = open_file(l, "lock", &l->lock_fd, &ignored, err);
     if (rc == HAE_OK && flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -303,6 +343,7 @@ void ledger_close(ledger *l) {
     }
     hae_buf_free(&l->entries_buf);
     hae_buf_free(&l->tree_buf);
+    hae_buf_free(&l->snapshot_checkpoint);
     free(l->dir);
     free(l);
 }
@@ -339,6 +380,7 @@ static int push_leaf(ledger *l, uint64_t *size, const ledger_hash *leaf) {
 
 int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count,
                         uint64_t *first_index, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     for (size_t i = 0; i < count; i++) {
         if (entries[i].len > LEDGER_ENTRY_MAX) {
             return hae_err_set(err, HAE_EINVAL, "ledger: entry %zu of the batch has %zu bytes, at most %u fit",

@@ -17,9 +17,11 @@ struct ledger {
     ledger_state state;
     ledger_hash frontier[64]; /* frontier[k]: the right-edge subtree of 2^k leaves, when bit k of size is set */
     bool is_sync;
+    bool is_snapshot;         /* read-only: never written, never locked */
     const uint8_t *map;       /* tree, mapped read-only */
     size_t map_len;
     hae_buf entries_buf, tree_buf; /* a batch before it is written */
+    hae_buf snapshot_checkpoint;   /* a snapshot's signed checkpoint, read before its state */
 };
 
 uint64_t ledger_store_tree_nodes(uint64_t size);
