@@ -277,4 +277,34 @@ int ledger_witness_cosign(const char *state_dir, const ledger_signer *witness,
 int ledger_witness_last(const char *state_dir, const char *origin, ledger_checkpoint *out,
                         hae_err *err);
 
+/* ---- witness protocol (C2SP tlog-witness) ----------------------------- */
+
+typedef struct ledger_add_checkpoint {
+    uint64_t old_size;
+    ledger_proof proof;
+    const char *checkpoint; /* the signed note, pointing into the body */
+    size_t checkpoint_len;
+} ledger_add_checkpoint;
+
+/* POST /add-checkpoint bodies: "old <size>", proof hashes (base64, one a
+ * line), a blank line, the signed checkpoint. Errors name the line. */
+int ledger_add_checkpoint_parse(const char *body, size_t len, ledger_add_checkpoint *out,
+                                hae_err *err);
+int ledger_add_checkpoint_format(uint64_t old_size, const ledger_proof *proof, const char *checkpoint,
+                                 size_t len, hae_buf *out);
+
+typedef struct ledger_witness_reply {
+    unsigned status;          /* 200, 400, 403, 404, 409, 422, 500 */
+    const char *content_type; /* static text */
+    hae_buf body;             /* 200: cosignature lines; 409: "<size>\n"; else the reason */
+} ledger_witness_reply;
+
+/* A witness answering one add-checkpoint request for the logs it
+ * witnesses (their keys; the key name is the origin), its state in
+ * state_dir. The caller serialises requests. Returns reply->status; err
+ * says why on anything but 200. */
+unsigned ledger_witness_add_checkpoint(const char *state_dir, const ledger_signer *witness,
+                                       const ledger_verifier *logs, size_t log_count, const char *body,
+                                       size_t len, uint64_t now, ledger_witness_reply *reply, hae_err *err);
+
 #endif
