@@ -256,6 +256,17 @@ int ledger_sign_checkpoint(ledger *l, hae_buf *note, hae_err *err);
 /* The stored signed checkpoint at size (0: the latest); HAE_ENOENT if none. */
 int ledger_read_checkpoint(ledger *l, uint64_t size, hae_buf *note, hae_err *err);
 int ledger_read_verifier(ledger *l, ledger_verifier *out, hae_err *err);
+/* Adds a witness's cosignature line(s) to the checkpoint signed at size
+ * once they verify under witness; dir/checkpoint gets them too while it is
+ * that tree, dir/cosigned (the newest cosigned checkpoint) when none newer
+ * is. A tree this witness already cosigned keeps its first cosignature. */
+int ledger_add_cosignatures(ledger *l, uint64_t size, const ledger_verifier *witness, const char *lines,
+                            size_t len, hae_err *err);
+/* The newest checkpoint a witness cosigned; HAE_ENOENT if none. */
+int ledger_read_cosigned(ledger *l, hae_buf *note, hae_err *err);
+/* The sizes of every retained checkpoint (dir/checkpoints), ascending;
+ * *sizes is malloc'd (NULL when none). */
+int ledger_checkpoint_sizes(ledger *l, uint64_t **sizes, size_t *count, hae_err *err);
 
 /* Writes the tlog-tiles tree for the latest signed checkpoint under out_dir:
  * checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]. */

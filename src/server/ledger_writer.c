@@ -14,6 +14,7 @@
  * one appending, in outbox order). Callers that must not acknowledge before
  * the entry is durable wait for its index (server_ledger_sync). */
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #define POLL_MS 250          /* records the CLI stored beside a running server */
 #define SIGN_INTERVAL_NS 1000000000LL
 #define OBLIGATION_CHECK_NS (30LL * 1000000000)
+#define LEDGER_DEFAULT_ORIGIN_PREFIX "haetae.local/"
 
 int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
     char path[4200];
@@ -35,13 +37,14 @@ int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
     ledger_verifier key;
     hae_err key_err = {0};
     if (ledger_read_verifier(*out, &key, &key_err) == HAE_ENOENT) {
-        /* First start: the origin names this server (c2sp.org/tlog-checkpoint
-         * wants a unique, schema-less origin). */
-        char origin[300];
-        snprintf(origin, sizeof origin, "%s/haetae", hae_host_name());
-        for (char *p = origin; *p; p++) {
-            if (*p == '+' || *p <= ' ' || *p > '~') *p = '-';
-        }
+        /* First start. c2sp.org/tlog-checkpoint wants an origin unique to
+         * the log: host names repeat across fleets and reinstalls, so it is a
+         * random 64-bit id, fixed for the log's life with its key. */
+        uint8_t id[8];
+        randombytes_buf(id, sizeof id);
+        char origin[64];
+        int n = snprintf(origin, sizeof origin, "%s", LEDGER_DEFAULT_ORIGIN_PREFIX);
+        for (size_t i = 0; i < sizeof id; i++) n += snprintf(origin + n, sizeof origin - (size_t)n, "%02x", id[i]);
         hae_buf vkey = {0};
         rc = ledger_init_key(*out, origin, &vkey, err);
         if (rc == HAE_OK) hae_log(HAE_LOG_INFO, "server: ledger key %s", vkey.data);
@@ -254,10 +257,12 @@ int server_ledger_start(server *s, hae_err *err) {
         return hae_err_set(err, HAE_ENOMEM, "cannot start the ledger writer");
     }
     s->has_ledger_thread = true;
-    return HAE_OK;
+    rc = server_witness_push_start(s, err);
+    return rc < 0 ? hae_err_prefix(err, "ledger: ") : HAE_OK;
 }
 
 void server_ledger_stop(server *s) {
+    server_witness_push_stop(s);
     if (s->has_ledger_thread) {
         pthread_mutex_lock(&s->lock);
         s->is_stopping = true;
