@@ -200,7 +200,8 @@ static int build_entry(const ledger_args *a, const hae_buf *event, hae_buf *entr
         meta[i] = (ledger_meta){copies[i], eq + 1};
     }
     if (rc == HAE_OK) {
-        rc = ledger_entry_encode(a->kind, hae_time_now_ns(), digest, meta, a->meta.count, entry, err);
+        int64_t now = hae_time_now_ns();
+        rc = ledger_entry_encode(a->kind, now, now, digest, meta, a->meta.count, entry, err);
     }
     for (size_t i = 0; i < a->meta.count; i++) free(copies[i]);
     free(copies);
@@ -215,6 +216,7 @@ static int cmd_append(ledger *l, const ledger_args *a, const char *file, hae_err
     if (rc == HAE_OK && a->kind) rc = build_entry(a, &data, &entry, err);
     const hae_buf *what = a->kind ? &entry : &data;
     uint64_t index = 0;
+    ledger_set_time_guard(l, LEDGER_CLOCK_SKEW_DEFAULT_NS);
     if (rc == HAE_OK) rc = ledger_append(l, what->data, what->len, &index, err);
     if (rc == HAE_OK) printf("%" PRIu64 "\n", index);
     hae_buf_free(&data);

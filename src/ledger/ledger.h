@@ -171,11 +171,23 @@ typedef struct ledger_meta {
     const char *value;
 } ledger_meta;
 
-/* Canonical JSON {"event_sha256":hex,"kind":..,"metadata":{sorted},"time":RFC3339}:
- * members sorted by name, no spaces, so equal inputs give equal bytes.
- * kind is [a-z0-9_.]+; metadata keys are unique. */
-int ledger_entry_encode(const char *kind, int64_t time_ns, const uint8_t event_sha256[32],
-                        const ledger_meta *meta, size_t meta_count, hae_buf *out, hae_err *err);
+/* Canonical JSON {"event_sha256":hex,"kind":..,"logged":RFC3339,"metadata":{sorted},
+ * "time":RFC3339}: members sorted by name, no spaces, so equal inputs give
+ * equal bytes. kind is [a-z0-9_.]+; metadata keys are unique. time is the
+ * record's (it may be a time someone claims); logged, when logged_ns is not
+ * 0, is the server's clock when the entry reached the ledger. */
+int ledger_entry_encode(const char *kind, int64_t time_ns, int64_t logged_ns,
+                        const uint8_t event_sha256[32], const ledger_meta *meta, size_t meta_count,
+                        hae_buf *out, hae_err *err);
+/* The ledger time of a canonical entry: "logged", else "time".
+ * HAE_ENOENT for entries of another form (they carry no time we know). */
+int ledger_entry_time(const void *entry, size_t len, int64_t *ns);
+
+/* Ledger time only moves forward: an entry may be earlier than the one
+ * before it by at most the skew (clocks of one host jitter; NTP slews).
+ * HAE_EINVAL, naming both times, otherwise. */
+#define LEDGER_CLOCK_SKEW_DEFAULT_NS (2LL * 1000000000)
+int ledger_time_check(int64_t previous_ns, int64_t t_ns, int64_t skew_ns, hae_err *err);
 
 /* ---- the log ---------------------------------------------------------- */
 
@@ -196,6 +208,10 @@ const char *ledger_dir(const ledger *l);
 /* Off only for benchmarks: appends then survive a process crash, not a
  * power cut. */
 void ledger_set_sync(ledger *l, bool is_sync);
+/* From now on appends refuse a batch holding a canonical entry whose time
+ * (ledger_entry_time) is earlier than the previous entry's by more than
+ * skew_ns (ledger_time_check); < 0 turns the guard off (the default). */
+void ledger_set_time_guard(ledger *l, int64_t skew_ns);
 
 /* Durable on return (written and fdatasync'd). A batch costs one commit:
  * group commit for callers that gather appends. */

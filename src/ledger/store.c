@@ -275,6 +275,7 @@ static int alloc_handle(ledger **out, const char *dir, hae_err *err) {
     }
     l->lock_fd = l->entries_fd = l->tree_fd = l->state_fd = -1;
     l->is_sync = true;
+    l->time_skew_ns = -1;
     *out = l;
     return HAE_OK;
 }
@@ -360,6 +361,46 @@ void ledger_set_sync(ledger *l, bool is_sync) {
     l->is_sync = is_sync;
 }
 
+void ledger_set_time_guard(ledger *l, int64_t skew_ns) {
+    l->time_skew_ns = skew_ns;
+}
+
+static int remember_time(void *ctx, uint64_t index, const void *entry, size_t len, hae_err *err) {
+    (void)index, (void)err;
+    ledger *l = ctx;
+    int64_t t = 0;
+    if (ledger_entry_time(entry, len, &t) == HAE_OK) {
+        l->last_time_ns = t;
+        l->has_last_time = true;
+    }
+    return HAE_OK;
+}
+
+/* The batch in order, each entry against the newest time before it. The
+ * log's last entry is read once, on the first guarded append. */
+static int check_times(ledger *l, const ledger_entry_ref *entries, size_t count, hae_err *err) {
+    if (l->time_skew_ns < 0) return HAE_OK;
+    if (!l->has_last_time && l->state.size > 0) {
+        int rc = ledger_scan(l, l->state.size - 1, 1, remember_time, l, err);
+        if (rc < 0) return rc;
+    }
+    int64_t newest = l->last_time_ns;
+    bool has = l->has_last_time;
+    for (size_t i = 0; i < count; i++) {
+        int64_t t = 0;
+        if (ledger_entry_time(entries[i].data, entries[i].len, &t) != HAE_OK) continue;
+        if (has) {
+            int rc = ledger_time_check(newest, t, l->time_skew_ns, err);
+            if (rc < 0) return hae_err_prefix(err, "batch entry %zu: ", i);
+        }
+        if (!has || t > newest) newest = t;
+        has = true;
+    }
+    l->pending_time_ns = newest;
+    l->has_pending_time = has;
+    return HAE_OK;
+}
+
 /* ---- appending -------------------------------------------------------- */
 
 /* Adds one leaf to the frontier and emits it and the parents it completes
@@ -389,6 +430,8 @@ int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count
     }
     if (first_index) *first_index = l->state.size;
     if (count == 0) return HAE_OK;
+    int trc = check_times(l, entries, count, err);
+    if (trc < 0) return trc;
     ledger_hash saved[64];
     memcpy(saved, l->frontier, sizeof saved);
     hae_buf_reset(&l->entries_buf);
@@ -427,6 +470,10 @@ int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count
     }
     next.seq = l->state.seq;
     l->state = next;
+    if (l->time_skew_ns >= 0 && l->has_pending_time) {
+        l->last_time_ns = l->pending_time_ns;
+        l->has_last_time = true;
+    }
     return HAE_OK;
 }
 

@@ -34,6 +34,7 @@ int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
     snprintf(path, sizeof path, "%s/ledger", data_dir);
     int rc = ledger_open(out, path, err);
     if (rc < 0) return rc;
+    ledger_set_time_guard(*out, LEDGER_CLOCK_SKEW_DEFAULT_NS);
     ledger_verifier key;
     hae_err key_err = {0};
     if (ledger_read_verifier(*out, &key, &key_err) == HAE_ENOENT) {
@@ -58,13 +59,14 @@ int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
 }
 
 typedef struct batch {
+    int64_t logged_ns;         /* the server's clock as the batch reaches the ledger */
     hae_buf bytes;             /* entries back to back */
     size_t *ends;
     size_t count, cap;
 } batch;
 
 /* The canonical entry (docs/LEDGER.md "Entries") of one outbox record. */
-static int entry_of(const store_ledger_record *r, hae_buf *out, hae_err *err) {
+static int entry_of(const store_ledger_record *r, int64_t logged_ns, hae_buf *out, hae_err *err) {
     hae_arena arena = {0};
     hae_json *meta = NULL;
     ledger_meta pairs[16];
@@ -82,7 +84,7 @@ static int entry_of(const store_ledger_record *r, hae_buf *out, hae_err *err) {
     uint8_t hash[32];
     const char *body = r->body ? r->body : "";
     server_sha256(body, strlen(body), hash);
-    if (rc == HAE_OK) rc = ledger_entry_encode(r->kind, r->at_ns, hash, pairs, count, out, err);
+    if (rc == HAE_OK) rc = ledger_entry_encode(r->kind, r->at_ns, logged_ns, hash, pairs, count, out, err);
     hae_arena_free(&arena);
     return rc;
 }
@@ -96,7 +98,7 @@ static int add_record(void *ctx, const store_ledger_record *r, hae_err *err) {
         b->ends = grown;
         b->cap = cap;
     }
-    int rc = entry_of(r, &b->bytes, err);
+    int rc = entry_of(r, b->logged_ns, &b->bytes, err);
     if (rc < 0) return rc;
     b->ends[b->count++] = b->bytes.len;
     return HAE_OK;
@@ -128,6 +130,7 @@ static int repair(ledger *l, store *st, hae_err *err) {
 static int drain_once(ledger *l, store *st, batch *b, uint64_t *appended, hae_err *err) {
     hae_buf_reset(&b->bytes);
     b->count = 0;
+    b->logged_ns = hae_time_now_ns();
     int rc = store_ledger_pending(st, DRAIN_BATCH, add_record, b, err);
     if (rc < 0 || b->count == 0) return rc;
     ledger_entry_ref *refs = malloc(b->count * sizeof *refs);
@@ -247,6 +250,7 @@ int server_ledger_start(server *s, hae_err *err) {
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->ledger_st, err);
     if (rc == HAE_OK) rc = server_ledger_drain(s->ledger, s->ledger_st, true, NULL, err);
     if (rc < 0) return hae_err_prefix(err, "ledger: ");
+    if (s->cfg.ledger_clock_skew_ns > 0) ledger_set_time_guard(s->ledger, s->cfg.ledger_clock_skew_ns);
     pthread_cond_init(&s->ledger_wake, NULL);
     pthread_cond_init(&s->ledger_round, NULL);
     pthread_mutex_init(&s->ledger_lock, NULL);

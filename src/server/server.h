@@ -57,7 +57,8 @@ typedef struct server_config {
     int64_t incident_window_ns;    /* grouping window; 0: 1 hour */
     const char *policies_dir;      /* regulatory clocks (policies/, JSON); NULL: none */
     const char *const *witnesses;  /* "URL=VKEY[=PIN]": tlog-witnesses the ledger's checkpoints */
-    size_t witness_count;          /*   are pushed to (ledger_witness_push.c); may be 0 */
+    size_t witness_count;          /*   are pushed to (witness_push.c); may be 0 */
+    int64_t ledger_clock_skew_ns;  /* how far back an entry's time may go; 0: 2 s */
     server_record_fn on_record;    /* may be NULL */
     void *record_ctx;
 } server_config;

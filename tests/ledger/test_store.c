@@ -299,15 +299,15 @@ static void test_entry_is_canonical_and_holds_only_a_hash(void **state) {
     ledger_meta meta[] = {{"rule", "sock.bpfdoor_magic"}, {"host_id", "h1"}};
     hae_buf out = {0};
     hae_err err = {0};
-    assert_int_equal(ledger_entry_encode("alert", 1763837454123456789LL, digest, meta, 2, &out, &err), HAE_OK);
+    assert_int_equal(ledger_entry_encode("alert", 1763837454123456789LL, 0, digest, meta, 2, &out, &err), HAE_OK);
     assert_string_equal(out.data,
                         "{\"event_sha256\":\"abababababababababababababababababababababababababababababababab\","
                         "\"kind\":\"alert\",\"metadata\":{\"host_id\":\"h1\",\"rule\":\"sock.bpfdoor_magic\"},"
                         "\"time\":\"2025-11-22T18:50:54.123456789Z\"}");
     hae_buf_reset(&out);
     ledger_meta twice[] = {{"a", "1"}, {"a", "2"}};
-    assert_int_equal(ledger_entry_encode("alert", 0, digest, twice, 2, &out, &err), HAE_EINVAL);
-    assert_int_equal(ledger_entry_encode("Alert!", 0, digest, NULL, 0, &out, &err), HAE_EINVAL);
+    assert_int_equal(ledger_entry_encode("alert", 0, 0, digest, twice, 2, &out, &err), HAE_EINVAL);
+    assert_int_equal(ledger_entry_encode("Alert!", 0, 0, digest, NULL, 0, &out, &err), HAE_EINVAL);
     hae_buf_free(&out);
 }
 
