@@ -37,6 +37,7 @@ static void usage(FILE *out) {
             "       haetae ledger append     --dir DIR [--kind KIND [--meta KEY=VALUE]...] FILE|-\n"
             "       haetae ledger checkpoint --dir DIR\n"
             "       haetae ledger prove      --dir DIR (--index N | --entry FILE) [--size N] [--out FILE]\n"
+            "                                [--witness VKEY]...\n"
             "       haetae ledger prove      --dir DIR --from M [--size N] [--out FILE]\n"
             "       haetae ledger verify     --checkpoint FILE --key VKEY... [--witness VKEY... [--quorum N]]\n"
             "                                [--proof FILE --entry FILE] [--old-checkpoint FILE --consistency FILE]\n"
@@ -46,7 +47,9 @@ static void usage(FILE *out) {
             "       haetae ledger export     --dir DIR --out DIR\n\n"
             "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
             "{event_sha256: SHA-256 of FILE, kind, metadata, time}, never FILE itself.\n"
-            "prove defaults --size to the last signed checkpoint. verify needs no log: it checks\n"
+            "prove defaults --size to the last signed checkpoint and reads the log read-only (beside\n"
+            "a running server); with --witness it also names the earliest cosigned checkpoint that\n"
+            "covers the entry: it existed by that cosignature's time. verify needs no log: it checks\n"
             "signatures (--key is a vkey or a file holding one), the witness policy (every\n"
             "--witness, or --quorum of them, must cosign), inclusion and consistency from files.\n"
             "verify --dir audits every stored byte of a log, read-only, and proves its tree extends\n"
@@ -243,6 +246,59 @@ static int proof_size(ledger *l, const ledger_args *a, hae_buf *note, uint64_t *
     return rc;
 }
 
+/* The earliest retained checkpoint covering index that a given witness
+ * cosigned: the entry existed, in this tree, by the cosignature's time. */
+static int earliest_cosigned(ledger *l, const ledger_verifier *w, size_t count, uint64_t index, uint64_t *size,
+                             ledger_sig_result *when, size_t *by, hae_err *err) {
+    uint64_t *sizes = NULL;
+    size_t n = 0;
+    int rc = ledger_checkpoint_sizes(l, &sizes, &n, err);
+    bool found = false;
+    for (size_t i = 0; rc == HAE_OK && !found && i < n; i++) {
+        if (sizes[i] <= index) continue;
+        hae_buf note = {0};
+        ledger_note parsed;
+        if (ledger_read_checkpoint(l, sizes[i], &note, NULL) == HAE_OK &&
+            ledger_note_parse(&parsed, note.data, note.len, NULL) == HAE_OK) {
+            for (size_t k = 0; k < count; k++) {
+                ledger_sig_result r;
+                if (ledger_witness_quorum(&parsed, &w[k], 1, 1, &r, NULL) == HAE_OK &&
+                    (!found || r.timestamp < when->timestamp)) {
+                    *when = r, *by = k, *size = sizes[i];
+                    found = true;
+                }
+            }
+            ledger_note_free(&parsed);
+        }
+        hae_buf_free(&note);
+    }
+    free(sizes);
+    if (rc == HAE_OK && !found) {
+        rc = hae_err_set(err, HAE_ENOENT, "no retained checkpoint covering entry %" PRIu64 " is cosigned by the given witnesses",
+                         index);
+    }
+    return rc;
+}
+
+static int print_witnessed(ledger *l, const ledger_args *a, uint64_t index, hae_err *err) {
+    ledger_verifier w[16];
+    if (a->witnesses.count > 16) return hae_err_set(err, HAE_EINVAL, "at most 16 --witness keys");
+    int rc = HAE_OK;
+    for (size_t i = 0; rc == HAE_OK && i < a->witnesses.count; i++) rc = ledger_cli_verifier(a->witnesses.items[i], &w[i], err);
+    uint64_t size = 0;
+    ledger_sig_result when = {0};
+    size_t by = 0;
+    if (rc == HAE_OK) rc = earliest_cosigned(l, w, a->witnesses.count, index, &size, &when, &by, err);
+    if (rc == HAE_OK) {
+        char t[HAE_TIME_LEN];
+        hae_time_format((int64_t)when.timestamp * 1000000000LL, t);
+        /* stdout carries the proof unless --out took it. */
+        fprintf(a->out ? stdout : stderr, "entry %" PRIu64 " existed by %s, cosigned by %s (checkpoint of size %" PRIu64 ")\n",
+                index, t, w[by].name, size);
+    }
+    return rc;
+}
+
 static int cmd_prove(ledger *l, const ledger_args *a, hae_err *err) {
     if (!a->has_from && !a->has_index == !a->entry) {
         return cli_fail("ledger prove", CLI_EXIT_USAGE, "give one of --index N, --entry FILE or --from M");
@@ -265,6 +321,7 @@ static int cmd_prove(ledger *l, const ledger_args *a, hae_err *err) {
         if (rc == HAE_OK) rc = ledger_inclusion_format(index, proof, note.data, note.len, &out);
     }
     if (rc == HAE_OK) rc = ledger_cli_write(a->out, out.data, out.len, err);
+    if (rc == HAE_OK && !a->has_from && a->witnesses.count) rc = print_witnessed(l, a, index, err);
     free(proof);
     hae_buf_free(&note);
     hae_buf_free(&out);
@@ -323,7 +380,7 @@ int cli_cmd_ledger(int argc, char **argv) {
         if (!is_known) {
             fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
             usage(stderr);
-        } else if (ledger_open(&l, a.dir, &err) < 0) {
+        } else if ((strcmp(sub, "prove") == 0 ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
             rc = fail(sub, &err);
         } else if (strcmp(sub, "init") == 0) {
             rc = cmd_init(l, &a, &err);

@@ -111,6 +111,11 @@ get "proof/inclusion/0/$c1" | cmp -s - p0 || fail "proof against checkpoint $c1"
 # The auditor holds cos1; the local audit runs beside the live server.
 "$bin" ledger verify --dir "$data/ledger" --checkpoint cos1 --witness w.vkey >audit-live.txt \
   || fail "audit beside the server: $(cat audit-live.txt)"
+# The earliest witnessed time of entry 0, read beside the live server.
+"$bin" ledger prove --dir "$data/ledger" --index 0 --witness w.vkey --out p0.local >prove.txt \
+  || fail "prove --witness: $(cat prove.txt)"
+grep -q "^entry 0 existed by 20[0-9-]*T[0-9:.]*Z, cosigned by witness.example/w1 (checkpoint of size [0-9]*)$" prove.txt \
+  || fail "witnessed time: $(cat prove.txt)"
 "$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --checkpoint cos1 --state audit.state \
   >audit1.txt || fail "remote audit: $(cat audit1.txt)"
 cmp -s audit.state cos1 || [ "$(sed -n 2p audit.state)" -ge "$c1" ] || fail "audit state"
