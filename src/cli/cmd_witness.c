@@ -258,8 +258,8 @@ static int cmd_pull(const witness_args *a, hae_err *err) {
 
 static int parse_logs(const witness_args *a, ledger_verifier *logs, hae_err *err) {
     for (size_t i = 0; i < a->logs.count; i++) {
-        const char *spec = a->logs.items[i], *eq = strchr(spec, '=');
-        if (!eq || eq == spec) return hae_err_set(err, HAE_EINVAL, "--log '%s': expected ORIGIN=VKEY", spec);
+        const char *spec = a->logs.items[i], *eq = spec ? strchr(spec, '=') : NULL;
+        if (!eq || eq == spec) return hae_err_set(err, HAE_EINVAL, "--log '%s': expected ORIGIN=VKEY", spec ? spec : "");
         int rc = ledger_cli_verifier(eq + 1, &logs[i], err);
         if (rc < 0) return hae_err_prefix(err, "--log %.*s: ", (int)(eq - spec), spec);
         if (strlen(logs[i].name) != (size_t)(eq - spec) || strncmp(logs[i].name, spec, (size_t)(eq - spec)) != 0 ||
@@ -278,7 +278,8 @@ static int cmd_serve(const witness_args *a, hae_err *err) {
     ledger_signer witness;
     hae_buf skey = {0};
     ledger_verifier *logs = calloc(a->logs.count, sizeof *logs);
-    int rc = logs ? ledger_cli_read(a->key, 4096, &skey, err) : hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (!logs) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    int rc = ledger_cli_read(a->key, 4096, &skey, err);
     if (rc == HAE_OK) rc = ledger_signer_parse(skey.data, skey.len, &witness, err);
     if (skey.data) sodium_memzero(skey.data, skey.len);
     hae_buf_free(&skey);

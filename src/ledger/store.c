@@ -267,17 +267,16 @@ static int recover(ledger *l, bool is_new, hae_err *err) {
     return remap(l, err);
 }
 
-static int alloc_handle(ledger **out, const char *dir, hae_err *err) {
+static ledger *alloc_handle(const char *dir) {
     ledger *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir))) {
         free(l);
-        return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
+        return NULL;
     }
     l->lock_fd = l->entries_fd = l->tree_fd = l->state_fd = -1;
     l->is_sync = true;
     l->time_skew_ns = -1;
-    *out = l;
-    return HAE_OK;
+    return l;
 }
 
 /* The commit record is one 64-byte write into the slot the last commit did
@@ -286,15 +285,14 @@ static int alloc_handle(ledger **out, const char *dir, hae_err *err) {
  * a writer never rewrites bytes below a commit point. */
 int ledger_open_snapshot(ledger **out, const char *dir, hae_err *err) {
     *out = NULL;
-    ledger *l = NULL;
-    int rc = alloc_handle(&l, dir, err);
-    if (rc < 0) return rc;
+    ledger *l = alloc_handle(dir);
+    if (!l) return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
     l->is_snapshot = true;
     /* The checkpoint first: a writer signs only trees it committed, so the
      * commit point read after it is never behind it. */
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint", dir);
-    rc = ledger_file_read(path, LEDGER_NOTE_MAX, &l->snapshot_checkpoint, err);
+    int rc = ledger_file_read(path, LEDGER_NOTE_MAX, &l->snapshot_checkpoint, err);
     if (rc == HAE_OK) rc = open_file(l, "entries", &l->entries_fd, NULL, err);
     if (rc == HAE_OK) rc = open_file(l, "tree", &l->tree_fd, NULL, err);
     if (rc == HAE_OK) rc = open_file(l, "state", &l->state_fd, NULL, err);
@@ -311,9 +309,8 @@ int ledger_open(ledger **out, const char *dir, hae_err *err) {
     *out = NULL;
     int rc = ledger_mkdir_p(dir, err);
     if (rc < 0) return rc;
-    ledger *l = NULL;
-    rc = alloc_handle(&l, dir, err);
-    if (rc < 0) return rc;
+    ledger *l = alloc_handle(dir);
+    if (!l) return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
     bool is_new = false, ignored = false;
     rc = open_file(l, "lock", &l->lock_fd, &ignored, err);
     if (rc == HAE_OK && flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {

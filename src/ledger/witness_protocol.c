@@ -132,7 +132,6 @@ unsigned ledger_witness_add_checkpoint(const char *state_dir, const ledger_signe
     int rc = status ? HAE_EINVAL : ledger_witness_last(state_dir, cp.origin, &last, err);
     if (rc == HAE_ENOENT) {
         hae_err_clear(err); /* a log never seen: its size here is 0 */
-        rc = HAE_OK;
     } else if (rc < 0 && !status) {
         status = reply_error(reply, 500, err);
     }
