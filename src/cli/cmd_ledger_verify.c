@@ -296,8 +296,10 @@ static int remote_held(remote *r, const char *what, const char *data, size_t len
 
 static int remote_audit(remote *r, hae_err *err) {
     const ledger_verify_opts *o = r->o;
-    int rc = ledger_cli_fetch(o->server, o->pin, o->ca, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX,
-                              &r->current.text, err);
+    /* Under a witness policy the tree to extend from is one the witnesses
+     * saw: the newest cosigned checkpoint, not the latest signed. */
+    const char *path = r->keys.witness_count ? "/api/v1/ledger/checkpoint/cosigned" : "/api/v1/ledger/checkpoint";
+    int rc = ledger_cli_fetch(o->server, o->pin, o->ca, path, LEDGER_NOTE_MAX, &r->current.text, err);
     if (rc == HAE_OK) rc = open_note(o->server, r->current.text.data, r->current.text.len, &r->keys, &r->current, NULL, err);
     if (rc == HAE_OK) printf("log %s: checkpoint %s size %" PRIu64 "\n", o->server, r->current.cp.origin, r->current.cp.size);
     for (size_t i = 0; rc == HAE_OK && i < o->checkpoint_count; i++) {

@@ -165,12 +165,36 @@ cosigned_now=$(get checkpoint/cosigned | sed -n 2p)
 [ "${cosigned_now:-0}" -le "$c1" ] || fail "the fork got a cosignature ($cosigned_now)"
 stop_server
 
-# An unrelated log, and a log with no checkpoint yet.
+# An unrelated log (another server, its own key, one incident logged), and
+# a log with no checkpoint yet.
 data=$work/other
 start_server "$data"
+token=$("$bin" server token create --ttl 10m --data "$data")
+"$bin" enroll --server "$url" --token "$token" --state agent2 --hostname other-host >/dev/null || fail "enroll 2"
+"$bin" agent --state agent2 --no-defaults --no-journal --interval 3600 --log agent.log >agent2.out 2>agent2.err &
+agent_pid=$!
+wait_size_above 0 >/dev/null || fail "the unrelated log signed nothing"
+kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
 if "$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --checkpoint cos1 >un.txt 2>un.err; then
   fail "remote audit passed an unrelated log"
 fi
-grep -q 'no signature from a known key\|HTTP 404' un.err || fail "unrelated: $(cat un.err)"
+grep -q 'no signature from a known key' un.err || fail "unrelated: $(cat un.err)"
+if "$bin" ledger audit --server "$url" --pin "$pin" --key "$data/ledger/key.vkey" --checkpoint cos1 >un2.txt 2>un2.err; then
+  fail "remote audit passed an unrelated log under its own key"
+fi
+grep -q 'cos1: .*no signature from a known key' un2.err || fail "unrelated, own key: $(cat un2.err)"
+stop_server
+data=$work/empty
+start_server "$data"
+if "$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --checkpoint cos1 >none.txt 2>none.err; then
+  fail "remote audit passed a log without a checkpoint"
+fi
+grep -q 'HTTP 404' none.err || fail "no checkpoint: $(cat none.err)"
+# Under a witness policy the audit extends from the cosigned checkpoint.
+stop_server
+data=$work/server
+start_server "$data" --witness "$wspec"
+"$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --witness w.vkey --checkpoint cos2 >wp.txt \
+  || fail "audit with --witness: $(cat wp.txt)"
 stop_server
 echo "witness push: ok (cosigned $c1, then $c2 after a 409; rollback, fork and unrelated log refused)"
