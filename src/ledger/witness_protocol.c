@@ -17,26 +17,13 @@
 
 #define OLD_PREFIX "old "
 
-static bool parse_size(const char *s, size_t len, uint64_t *out) {
-    if (len == 0 || len > 20 || (len > 1 && s[0] == '0')) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 int ledger_add_checkpoint_parse(const char *body, size_t len, ledger_add_checkpoint *out,
                                 hae_err *err) {
     memset(out, 0, sizeof *out);
     const char *nl = memchr(body, '\n', len);
     size_t plen = sizeof OLD_PREFIX - 1;
     if (!nl || (size_t)(nl - body) <= plen || memcmp(body, OLD_PREFIX, plen) != 0 ||
-        !parse_size(body + plen, (size_t)(nl - body) - plen, &out->old_size)) {
+        !ledger_parse_decimal(body + plen, (size_t)(nl - body) - plen, &out->old_size)) {
         return hae_err_set(err, HAE_EINVAL, "add-checkpoint: line 1: expected 'old <size>'");
     }
     size_t pos = (size_t)(nl - body) + 1, line_no = 1;

@@ -13,33 +13,9 @@ set -euo pipefail
 bin=${HAETAE_BIN:?HAETAE_BIN must name the haetae binary}
 command -v curl >/dev/null || { echo "needs curl"; [ "${CI:-}" = true ] && exit 1; exit 77; }
 
-work=$(mktemp -d /tmp/haetae-wpush-XXXXXX)
-server_pid="" agent_pid="" witness_pid=""
-cleanup() {
-  for pid in $agent_pid $server_pid $witness_pid; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; keep=1; tail -20 "$work"/*.err 2>/dev/null || true; exit 1; }
-export HAETAE_POLICIES_DIR=$HAETAE_SOURCE_DIR/policies
-cd "$work"
-
-url="" pin=""
-start_server() { # data dir, extra args...
-  local dir=$1; shift
-  "$bin" server --data "$dir" --listen 127.0.0.1:0 "$@" >server.out 2>>server.err &
-  server_pid=$!
-  url=""
-  for _ in $(seq 1 300); do
-    url=$(sed -n 's/^haetae server: \(https:[^ ]*\)$/\1/p' server.out 2>/dev/null | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || fail "server did not start"
-  pin=$(sed -n 's/^  pin: //p' server.out | head -1)
-}
-stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+agent_pid="" witness_pid=""
+# shellcheck source=tests/cli/witness_lib.sh
+. "$(dirname "$0")/witness_lib.sh" wpush
 get() { curl -sf --cacert "$data/tls/server.crt" "$url/api/v1/ledger/$1" 2>/dev/null || true; }
 # Waits until the served cosigned checkpoint is larger than $1; prints its size.
 wait_cosigned_above() {
@@ -70,7 +46,7 @@ case "$origin" in haetae.local/????????????????) ;; *) fail "default origin '$or
 "$bin" witness keygen --name witness.example/w1 --out w.skey >w.vkey
 "$bin" witness serve --listen 127.0.0.1:0 --state wstate --key w.skey --log "$origin=$(cat "$log_key")" \
   >witness.out 2>witness.err &
-witness_pid=$!
+witness_pid=$!; extra_pids="$witness_pid"
 wurl=""
 for _ in $(seq 1 100); do
   wurl=$(sed -n 's/^haetae witness: //p' witness.out 2>/dev/null || true)
@@ -86,7 +62,7 @@ token=$("$bin" server token create --ttl 10m --data "$data")
 "$bin" enroll --server "$url" --token "$token" --state agent --hostname push-host >/dev/null || fail "enroll"
 touch agent.log
 "$bin" agent --state agent --no-defaults --no-journal --interval 3600 --log agent.log >agent.out 2>agent.err &
-agent_pid=$!
+agent_pid=$!; extra_pids="$agent_pid $witness_pid"
 id=""
 for _ in $(seq 1 300); do
   id=$("$bin" incident list --format json --data "$data" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' | head -1)
@@ -172,7 +148,7 @@ start_server "$data"
 token=$("$bin" server token create --ttl 10m --data "$data")
 "$bin" enroll --server "$url" --token "$token" --state agent2 --hostname other-host >/dev/null || fail "enroll 2"
 "$bin" agent --state agent2 --no-defaults --no-journal --interval 3600 --log agent.log >agent2.out 2>agent2.err &
-agent_pid=$!
+agent_pid=$!; extra_pids="$agent_pid $witness_pid"
 wait_size_above 0 >/dev/null || fail "the unrelated log signed nothing"
 kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
 if "$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --checkpoint cos1 >un.txt 2>un.err; then
