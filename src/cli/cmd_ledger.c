@@ -46,9 +46,10 @@ static void usage(FILE *out) {
             "                                --checkpoint HELD... [--state FILE] [--witness VKEY... [--quorum N]]\n"
             "       haetae ledger export     --dir DIR --out DIR\n\n"
             "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
-            "{event_sha256: SHA-256 of FILE, kind, metadata, time}, never FILE itself.\n"
-            "prove defaults --size to the last signed checkpoint and reads the log read-only (beside\n"
-            "a running server); with --witness it also names the earliest cosigned checkpoint that\n"
+            "{event_sha256: SHA-256 of FILE, kind, logged, metadata, time}, never FILE itself.\n"
+            "prove defaults --size to the last signed checkpoint. prove and export read the log\n"
+            "read-only (beside a running server too); with --witness prove also names the\n"
+            "earliest cosigned checkpoint that "
             "covers the entry: it existed by that cosignature's time. verify needs no log: it checks\n"
             "signatures (--key is a vkey or a file holding one), the witness policy (every\n"
             "--witness, or --quorum of them, must cosign), inclusion and consistency from files.\n"
@@ -377,10 +378,12 @@ int cli_cmd_ledger(int argc, char **argv) {
         bool is_known = strcmp(sub, "init") == 0 || strcmp(sub, "append") == 0 ||
                         strcmp(sub, "checkpoint") == 0 || strcmp(sub, "prove") == 0 ||
                         strcmp(sub, "export") == 0;
+        /* prove and export only read: beside a running server too. */
+        bool is_read_only = strcmp(sub, "prove") == 0 || strcmp(sub, "export") == 0;
         if (!is_known) {
             fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
             usage(stderr);
-        } else if ((strcmp(sub, "prove") == 0 ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
+        } else if ((is_read_only ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
             rc = fail(sub, &err);
         } else if (strcmp(sub, "init") == 0) {
             rc = cmd_init(l, &a, &err);
