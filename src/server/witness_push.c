@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,12 @@ static void push_target_round(server *s, push_target *t) {
 
 static void *push_main(void *arg) {
     witness_push *p = arg;
+    /* A witness that hangs up mid-request must cost an EPIPE here, not the
+     * server: SIGPIPE from a write is sent to the writing thread. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     pthread_mutex_lock(&p->lock);
     while (!p->is_stopping) {
         pthread_mutex_unlock(&p->lock);
