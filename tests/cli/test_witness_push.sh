@@ -110,6 +110,11 @@ get checkpoint/cosigned >cos2
   --state audit.state >audit2.txt || fail "remote audit 2: $(cat audit2.txt)"
 [ "$(sed -n 2p audit.state)" -ge "$c2" ] || fail "audit state did not move to $c2"
 stop_server
+# The incident's timeline proofs embed the cosigned checkpoint.
+"$bin" incident timeline "$id" --proofs --out tl --data "$data" >/dev/null || fail "timeline --proofs"
+first_proof=$(ls tl/*.proof | head -1)
+[ -n "$first_proof" ] || fail "no timeline proofs"
+sed '1,/^$/d' "$first_proof" | grep -q '^— witness.example/w1 ' || fail "timeline proof not cosigned: $(cat "$first_proof")"
 
 # Rolled back: the old backup serves a smaller tree than the auditor holds.
 data=$work/backup
