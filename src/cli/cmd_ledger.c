@@ -4,8 +4,11 @@
  *   haetae ledger checkpoint --dir DIR
  *   haetae ledger prove      --dir DIR (--index N | --entry FILE) [--size N]
  *   haetae ledger prove      --dir DIR --from M [--size N]
- *   haetae ledger verify     --checkpoint FILE --key VKEY... [--proof FILE --entry FILE]
- *                            [--old-checkpoint FILE --consistency FILE] [--dir DIR]
+ *   haetae ledger verify     --checkpoint FILE --key VKEY... [--witness VKEY... [--quorum N]]
+ *                            [--proof FILE --entry FILE] [--old-checkpoint FILE --consistency FILE]
+ *   haetae ledger verify     --dir DIR --checkpoint HELD... [--key VKEY] [--witness VKEY...]
+ *   haetae ledger audit      --server URL --pin PIN|--ca FILE --key VKEY
+ *                            --checkpoint HELD... [--state FILE] [--witness VKEY...]
  *   haetae ledger export     --dir DIR --out DIR
  * docs/LEDGER.md describes the files and formats. */
 #include <errno.h>
@@ -16,15 +19,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/agent.h"
 #include "cli/cli.h"
 #include "cli/ledger_cli.h"
 
 typedef struct ledger_args {
-    const char *dir, *name, *out, *entry, *checkpoint, *proof, *old_checkpoint, *consistency;
-    const char *kind;
-    cli_strings keys, meta;
-    uint64_t index, size, from;
-    bool has_index, has_size, has_from;
+    const char *dir, *name, *out, *entry, *proof, *old_checkpoint, *consistency;
+    const char *kind, *server, *pin, *ca, *state;
+    cli_strings keys, meta, checkpoints, witnesses;
+    uint64_t index, size, from, quorum;
+    bool has_index, has_size, has_from, has_quorum;
 } ledger_args;
 
 static void usage(FILE *out) {
@@ -33,15 +37,25 @@ static void usage(FILE *out) {
             "       haetae ledger append     --dir DIR [--kind KIND [--meta KEY=VALUE]...] FILE|-\n"
             "       haetae ledger checkpoint --dir DIR\n"
             "       haetae ledger prove      --dir DIR (--index N | --entry FILE) [--size N] [--out FILE]\n"
+            "                                [--witness VKEY]...\n"
             "       haetae ledger prove      --dir DIR --from M [--size N] [--out FILE]\n"
-            "       haetae ledger verify     --checkpoint FILE --key VKEY... [--proof FILE --entry FILE]\n"
-            "                                [--old-checkpoint FILE --consistency FILE] [--dir DIR]\n"
+            "       haetae ledger verify     --checkpoint FILE --key VKEY... [--witness VKEY... [--quorum N]]\n"
+            "                                [--proof FILE --entry FILE] [--old-checkpoint FILE --consistency FILE]\n"
+            "       haetae ledger verify     --dir DIR --checkpoint HELD... [--key VKEY] [--witness VKEY...]\n"
+            "       haetae ledger audit      --server URL --pin PIN|--ca FILE --key VKEY\n"
+            "                                --checkpoint HELD... [--state FILE] [--witness VKEY... [--quorum N]]\n"
             "       haetae ledger export     --dir DIR --out DIR\n\n"
             "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
-            "{event_sha256: SHA-256 of FILE, kind, metadata, time}, never FILE itself.\n"
-            "prove defaults --size to the last signed checkpoint. verify needs no log: it checks\n"
-            "signatures (--key is a vkey or a file holding one; repeat for witnesses), inclusion\n"
-            "and consistency from files; --dir also audits every stored byte of a log.\n");
+            "{event_sha256: SHA-256 of FILE, kind, logged, metadata, time}, never FILE itself.\n"
+            "prove defaults --size to the last signed checkpoint. prove and export read the log\n"
+            "read-only (beside a running server too); with --witness prove also names the\n"
+            "earliest cosigned checkpoint that "
+            "covers the entry: it existed by that cosignature's time. verify needs no log: it checks\n"
+            "signatures (--key is a vkey or a file holding one), the witness policy (every\n"
+            "--witness, or --quorum of them, must cosign), inclusion and consistency from files.\n"
+            "verify --dir audits every stored byte of a log, read-only, and proves its tree extends\n"
+            "every held checkpoint; audit does the same over the server's API and keeps the newest\n"
+            "verified checkpoint in --state for the next run.\n");
 }
 
 int ledger_cli_read(const char *path, size_t max, hae_buf *out, hae_err *err) {
@@ -80,6 +94,21 @@ int ledger_cli_write(const char *path, const char *data, size_t len, hae_err *er
     return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path ? path : "stdout");
 }
 
+int ledger_cli_fetch(const char *server_url, const char *pin, const char *ca, const char *path,
+                     size_t max, hae_buf *body, hae_err *err) {
+    long status = 0;
+    int rc = agent_https_get(server_url, pin, ca, path, &status, body, err);
+    if (rc == HAE_OK && status != 200) {
+        rc = hae_err_set(err, HAE_EIO, "%s%s: HTTP %ld: %.200s", server_url, path, status,
+                         body->data ? body->data : "");
+    }
+    if (rc == HAE_OK && body->len > max) rc = hae_err_set(err, HAE_EINVAL, "%s%s: reply too long", server_url, path);
+    /* The parsers read NUL-terminated text. */
+    if (rc == HAE_OK && (hae_buf_append_char(body, '\0') < 0)) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+    if (rc == HAE_OK) body->len--;
+    return rc;
+}
+
 static bool parse_u64(const char *s, uint64_t *out) {
     char *end = NULL;
     errno = 0;
@@ -91,7 +120,8 @@ static bool parse_u64(const char *s, uint64_t *out) {
 
 static int parse_args(int argc, char **argv, ledger_args *a) {
     enum { O_DIR = 1, O_NAME, O_OUT, O_INDEX, O_ENTRY, O_SIZE, O_FROM, O_CHECKPOINT, O_KEY,
-           O_PROOF, O_OLD, O_CONSISTENCY, O_KIND, O_META, O_HELP };
+           O_PROOF, O_OLD, O_CONSISTENCY, O_KIND, O_META, O_WITNESS, O_QUORUM, O_SERVER, O_PIN,
+           O_CA, O_STATE, O_HELP };
     static const struct option options[] = {
         {"dir", required_argument, NULL, O_DIR},       {"name", required_argument, NULL, O_NAME},
         {"out", required_argument, NULL, O_OUT},       {"index", required_argument, NULL, O_INDEX},
@@ -101,6 +131,9 @@ static int parse_args(int argc, char **argv, ledger_args *a) {
         {"old-checkpoint", required_argument, NULL, O_OLD},
         {"consistency", required_argument, NULL, O_CONSISTENCY},
         {"kind", required_argument, NULL, O_KIND},     {"meta", required_argument, NULL, O_META},
+        {"witness", required_argument, NULL, O_WITNESS}, {"quorum", required_argument, NULL, O_QUORUM},
+        {"server", required_argument, NULL, O_SERVER}, {"pin", required_argument, NULL, O_PIN},
+        {"ca", required_argument, NULL, O_CA},         {"state", required_argument, NULL, O_STATE},
         {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
@@ -114,7 +147,13 @@ static int parse_args(int argc, char **argv, ledger_args *a) {
         case O_ENTRY: a->entry = optarg; break;
         case O_SIZE: ok = a->has_size = parse_u64(optarg, &a->size); break;
         case O_FROM: ok = a->has_from = parse_u64(optarg, &a->from); break;
-        case O_CHECKPOINT: a->checkpoint = optarg; break;
+        case O_CHECKPOINT: ok = cli_strings_push(&a->checkpoints, optarg) == HAE_OK; break;
+        case O_WITNESS: ok = cli_strings_push(&a->witnesses, optarg) == HAE_OK; break;
+        case O_QUORUM: ok = a->has_quorum = parse_u64(optarg, &a->quorum); break;
+        case O_SERVER: a->server = optarg; break;
+        case O_PIN: a->pin = optarg; break;
+        case O_CA: a->ca = optarg; break;
+        case O_STATE: a->state = optarg; break;
         case O_KEY: ok = cli_strings_push(&a->keys, optarg) == HAE_OK; break;
         case O_PROOF: a->proof = optarg; break;
         case O_OLD: a->old_checkpoint = optarg; break;
@@ -165,7 +204,8 @@ static int build_entry(const ledger_args *a, const hae_buf *event, hae_buf *entr
         meta[i] = (ledger_meta){copies[i], eq + 1};
     }
     if (rc == HAE_OK) {
-        rc = ledger_entry_encode(a->kind, hae_time_now_ns(), digest, meta, a->meta.count, entry, err);
+        int64_t now = hae_time_now_ns();
+        rc = ledger_entry_encode(a->kind, now, now, digest, meta, a->meta.count, entry, err);
     }
     for (size_t i = 0; i < a->meta.count; i++) free(copies[i]);
     free(copies);
@@ -180,6 +220,7 @@ static int cmd_append(ledger *l, const ledger_args *a, const char *file, hae_err
     if (rc == HAE_OK && a->kind) rc = build_entry(a, &data, &entry, err);
     const hae_buf *what = a->kind ? &entry : &data;
     uint64_t index = 0;
+    ledger_set_time_guard(l, LEDGER_CLOCK_SKEW_DEFAULT_NS);
     if (rc == HAE_OK) rc = ledger_append(l, what->data, what->len, &index, err);
     if (rc == HAE_OK) printf("%" PRIu64 "\n", index);
     hae_buf_free(&data);
@@ -206,6 +247,59 @@ static int proof_size(ledger *l, const ledger_args *a, hae_buf *note, uint64_t *
     return rc;
 }
 
+/* The earliest retained checkpoint covering index that a given witness
+ * cosigned: the entry existed, in this tree, by the cosignature's time. */
+static int earliest_cosigned(ledger *l, const ledger_verifier *w, size_t count, uint64_t index, uint64_t *size,
+                             ledger_sig_result *when, size_t *by, hae_err *err) {
+    uint64_t *sizes = NULL;
+    size_t n = 0;
+    int rc = ledger_checkpoint_sizes(l, &sizes, &n, err);
+    bool found = false;
+    for (size_t i = 0; rc == HAE_OK && !found && i < n; i++) {
+        if (sizes[i] <= index) continue;
+        hae_buf note = {0};
+        ledger_note parsed;
+        if (ledger_read_checkpoint(l, sizes[i], &note, NULL) == HAE_OK &&
+            ledger_note_parse(&parsed, note.data, note.len, NULL) == HAE_OK) {
+            for (size_t k = 0; k < count; k++) {
+                ledger_sig_result r;
+                if (ledger_witness_quorum(&parsed, &w[k], 1, 1, &r, NULL) == HAE_OK &&
+                    (!found || r.timestamp < when->timestamp)) {
+                    *when = r, *by = k, *size = sizes[i];
+                    found = true;
+                }
+            }
+            ledger_note_free(&parsed);
+        }
+        hae_buf_free(&note);
+    }
+    free(sizes);
+    if (rc == HAE_OK && !found) {
+        rc = hae_err_set(err, HAE_ENOENT, "no retained checkpoint covering entry %" PRIu64 " is cosigned by the given witnesses",
+                         index);
+    }
+    return rc;
+}
+
+static int print_witnessed(ledger *l, const ledger_args *a, uint64_t index, hae_err *err) {
+    ledger_verifier w[16];
+    if (a->witnesses.count > 16) return hae_err_set(err, HAE_EINVAL, "at most 16 --witness keys");
+    int rc = HAE_OK;
+    for (size_t i = 0; rc == HAE_OK && i < a->witnesses.count; i++) rc = ledger_cli_verifier(a->witnesses.items[i], &w[i], err);
+    uint64_t size = 0;
+    ledger_sig_result when = {0};
+    size_t by = 0;
+    if (rc == HAE_OK) rc = earliest_cosigned(l, w, a->witnesses.count, index, &size, &when, &by, err);
+    if (rc == HAE_OK) {
+        char t[HAE_TIME_LEN];
+        hae_time_format((int64_t)when.timestamp * 1000000000LL, t);
+        /* stdout carries the proof unless --out took it. */
+        fprintf(a->out ? stdout : stderr, "entry %" PRIu64 " existed by %s, cosigned by %s (checkpoint of size %" PRIu64 ")\n",
+                index, t, w[by].name, size);
+    }
+    return rc;
+}
+
 static int cmd_prove(ledger *l, const ledger_args *a, hae_err *err) {
     if (!a->has_from && !a->has_index == !a->entry) {
         return cli_fail("ledger prove", CLI_EXIT_USAGE, "give one of --index N, --entry FILE or --from M");
@@ -228,6 +322,7 @@ static int cmd_prove(ledger *l, const ledger_args *a, hae_err *err) {
         if (rc == HAE_OK) rc = ledger_inclusion_format(index, proof, note.data, note.len, &out);
     }
     if (rc == HAE_OK) rc = ledger_cli_write(a->out, out.data, out.len, err);
+    if (rc == HAE_OK && !a->has_from && a->witnesses.count) rc = print_witnessed(l, a, index, err);
     free(proof);
     hae_buf_free(&note);
     hae_buf_free(&out);
@@ -257,25 +352,24 @@ int cli_cmd_ledger(int argc, char **argv) {
     if (prc != 0) {
         cli_strings_free(&a.keys);
         cli_strings_free(&a.meta);
+        cli_strings_free(&a.checkpoints);
+        cli_strings_free(&a.witnesses);
         if (prc < 0) usage(stderr);
         return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     const char *file = optind < argc - 1 ? argv[optind + 1] : NULL;
     hae_err err = {0};
     int rc;
-    if (strcmp(sub, "verify") == 0) {
-        rc = cli_ledger_verify(a.keys.items, a.keys.count, a.checkpoint, a.proof, a.entry,
-                               a.old_checkpoint, a.consistency, &err);
-        if (rc == CLI_EXIT_OK && a.dir) {
-            ledger *l = NULL;
-            int lrc = ledger_open(&l, a.dir, &err);
-            if (lrc == HAE_OK) lrc = ledger_check(l, &err);
-            if (lrc == HAE_OK) {
-                printf("log %s: %" PRIu64 " entries audited, storage intact\n", a.dir, ledger_size(l));
-            }
-            ledger_close(l);
-            rc = lrc < 0 ? fail("verify", &err) : CLI_EXIT_OK;
-        }
+    if (strcmp(sub, "verify") == 0 || strcmp(sub, "audit") == 0) {
+        ledger_verify_opts o = {
+            .keys = (const char *const *)a.keys.items, .key_count = a.keys.count,
+            .witnesses = (const char *const *)a.witnesses.items, .witness_count = a.witnesses.count,
+            .quorum = (size_t)a.quorum, .has_quorum = a.has_quorum,
+            .checkpoints = (const char *const *)a.checkpoints.items, .checkpoint_count = a.checkpoints.count,
+            .proof = a.proof, .entry = a.entry, .old_checkpoint = a.old_checkpoint,
+            .consistency = a.consistency, .dir = a.dir,
+            .server = a.server, .pin = a.pin, .ca = a.ca, .state = a.state};
+        rc = sub[0] == 'v' ? cli_ledger_verify(&o, &err) : cli_ledger_audit(&o, &err);
     } else if (!a.dir) {
         rc = cli_fail("ledger", CLI_EXIT_USAGE, "--dir DIR is required");
     } else {
@@ -284,10 +378,12 @@ int cli_cmd_ledger(int argc, char **argv) {
         bool is_known = strcmp(sub, "init") == 0 || strcmp(sub, "append") == 0 ||
                         strcmp(sub, "checkpoint") == 0 || strcmp(sub, "prove") == 0 ||
                         strcmp(sub, "export") == 0;
+        /* prove and export only read: beside a running server too. */
+        bool is_read_only = strcmp(sub, "prove") == 0 || strcmp(sub, "export") == 0;
         if (!is_known) {
             fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
             usage(stderr);
-        } else if (ledger_open(&l, a.dir, &err) < 0) {
+        } else if ((is_read_only ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
             rc = fail(sub, &err);
         } else if (strcmp(sub, "init") == 0) {
             rc = cmd_init(l, &a, &err);
@@ -304,5 +400,7 @@ int cli_cmd_ledger(int argc, char **argv) {
     }
     cli_strings_free(&a.keys);
     cli_strings_free(&a.meta);
+    cli_strings_free(&a.checkpoints);
+    cli_strings_free(&a.witnesses);
     return rc;
 }

@@ -39,13 +39,15 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH]\n"
             "                     [--max-body BYTES] [--window DURATION] [--threads N]\n"
+            "                     [--witness https://HOST:PORT=VKEY[=PIN]]...\n"
             "       haetae server token create [--ttl 1h] [--data DIR]\n"
             "       haetae server agent list [--format table|json] [--data DIR]\n"
             "       haetae server agent revoke ID [--data DIR]\n"
             "       haetae server api-token create --user NAME [--data DIR]\n\n"
             "Runs the HTTPS server (TLS 1.3, API under /api/v1, docs/PROTOCOL.md).\n"
             "DIR (default %s) keeps haetae.db, tls/ and admin.token.\n"
-            "--rules defaults to the shipped rules directory.\n",
+            "--rules defaults to the shipped rules directory. --witness pushes every signed\n"
+            "checkpoint to a c2sp.org/tlog-witness (its key pinned with PIN) and serves its cosignature.\n",
             DEFAULT_DATA);
 }
 
@@ -56,11 +58,16 @@ static int run_server(int argc, char **argv) {
         {"data", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
         {"rules", required_argument, NULL, 'r'},  {"max-body", required_argument, NULL, 'b'},
         {"window", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
+        {"witness", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    cli_strings witnesses = {0};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
+        case 'W':
+            if (cli_strings_push(&witnesses, optarg) < 0) return cli_fail("server", CLI_EXIT_FAIL, "out of memory");
+            break;
         case 'd': cfg.data_dir = optarg; break;
         case 'l': cfg.listen = optarg; break;
         case 'r': cfg.rules_path = optarg; break;
@@ -79,13 +86,18 @@ static int run_server(int argc, char **argv) {
     if (!cfg.rules_path) cfg.rules_path = rules = cli_find_rules_dir();
     char *policies = cli_find_policies_dir();
     cfg.policies_dir = policies && access(policies, F_OK) == 0 ? policies : NULL;
+    cfg.witnesses = witnesses.items;
+    cfg.witness_count = witnesses.count;
     hae_log_set_level(HAE_LOG_INFO);
     server *srv = NULL;
     hae_err err = {0};
     int rc = server_start(&cfg, &srv, &err);
     free(rules);
     free(policies);
-    if (rc < 0) return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);
+    if (rc < 0) {
+        cli_strings_free(&witnesses);
+        return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);
+    }
     printf("haetae server: %s\n  pin: %s\n  data: %s\n  admin API token: %s/admin.token\n",
            server_url(srv), server_pin(srv), server_data_dir(srv), server_data_dir(srv));
     fflush(stdout);
@@ -94,6 +106,7 @@ static int run_server(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     while (!stop_requested) nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
     server_stop(srv);
+    cli_strings_free(&witnesses);
     printf("haetae server: stopped\n");
     return CLI_EXIT_OK;
 }

@@ -21,6 +21,7 @@ typedef struct up_args {
     const char *data;
     const char *listen;
     const char *rules;
+    cli_strings witnesses;  /* --witness URL=VKEY[=PIN], as `haetae server` */
     bool has_agent;
 } up_args;
 
@@ -50,16 +51,19 @@ static void usage(FILE *out) {
             "                      agent's key and spool\n"
             "  --listen HOST:PORT  default 127.0.0.1:8443\n"
             "  --rules PATH        Sigma rules (default: the shipped rules directory)\n"
-            "  --no-agent          the server alone\n");
+            "  --no-agent          the server alone\n"
+            "  --witness https://HOST:PORT=VKEY[=PIN]  push the ledger's checkpoints to this\n"
+            "                      c2sp.org/tlog-witness (repeatable)\n");
 }
 
 static int parse_args(int argc, char **argv, up_args *a) {
-    enum { O_DATA = 1, O_LISTEN, O_RULES, O_NO_AGENT, O_HELP };
+    enum { O_DATA = 1, O_LISTEN, O_RULES, O_NO_AGENT, O_WITNESS, O_HELP };
     const struct option options[] = {
         {"data", required_argument, NULL, O_DATA},
         {"listen", required_argument, NULL, O_LISTEN},
         {"rules", required_argument, NULL, O_RULES},
         {"no-agent", no_argument, NULL, O_NO_AGENT},
+        {"witness", required_argument, NULL, O_WITNESS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -72,6 +76,9 @@ static int parse_args(int argc, char **argv, up_args *a) {
         case O_LISTEN: a->listen = optarg; break;
         case O_RULES: a->rules = optarg; break;
         case O_NO_AGENT: a->has_agent = false; break;
+        case O_WITNESS:
+            if (cli_strings_push(&a->witnesses, optarg) < 0) return -1;
+            break;
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -113,7 +120,8 @@ static void print_banner(server *srv, const char *agent_state) {
 
 static int run_up(const up_args *a, const char *server_dir, const char *agent_dir,
                   const char *rules) {
-    server_config cfg = {.data_dir = server_dir, .listen = a->listen, .rules_path = rules};
+    server_config cfg = {.data_dir = server_dir, .listen = a->listen, .rules_path = rules,
+                         .witnesses = a->witnesses.items, .witness_count = a->witnesses.count};
     server *srv = NULL;
     hae_err err = {0};
     if (server_start(&cfg, &srv, &err) < 0) return cli_fail("up", CLI_EXIT_FAIL, "%s", err.msg);
@@ -148,10 +156,22 @@ static int run_up(const up_args *a, const char *server_dir, const char *agent_di
     return CLI_EXIT_OK;
 }
 
+static int up_dirs(const up_args *a_in);
+
 int cli_cmd_up(int argc, char **argv) {
     up_args a;
     int parsed = parse_args(argc, argv, &a);
-    if (parsed != 0) return parsed > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (parsed != 0) {
+        cli_strings_free(&a.witnesses);
+        return parsed > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    int rc = up_dirs(&a);
+    cli_strings_free(&a.witnesses);
+    return rc;
+}
+
+static int up_dirs(const up_args *a_in) {
+    up_args a = *a_in;
     if (mkdir(a.data, 0700) != 0 && errno != EEXIST) {
         return cli_fail("up", CLI_EXIT_FAIL, "%s: %s", a.data, strerror(errno));
     }

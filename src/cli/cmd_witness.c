@@ -2,6 +2,8 @@
  *   haetae witness keygen --name NAME --out SKEYFILE      prints the vkey
  *   haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY
  *                         --checkpoint FILE [--proof FILE] [--out FILE]
+ *   haetae witness serve  --listen ADDR --state DIR --key SKEYFILE --log ORIGIN=VKEY...
+ *   haetae witness pull   --server URL ... (the witness fetches instead of being pushed to)
  * cosign checks the log's signature and consistency with the last
  * checkpoint this witness cosigned for the log (kept in DIR), then writes
  * the checkpoint with the witness's timestamped cosignature added. The
@@ -21,10 +23,12 @@
 #include "agent/agent.h"
 #include "cli/cli.h"
 #include "cli/ledger_cli.h"
+#include "server/server.h"
 
 typedef struct witness_args {
     const char *name, *out, *state, *key, *log_key, *checkpoint, *proof;
-    const char *server, *pin, *ca, *interval;
+    const char *server, *pin, *ca, *interval, *listen, *cert, *cert_key;
+    cli_strings logs;
 } witness_args;
 
 static void usage(FILE *out) {
@@ -33,10 +37,14 @@ static void usage(FILE *out) {
             "       haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY\n"
             "                             --checkpoint FILE [--proof FILE] [--out FILE]\n"
             "       haetae witness pull --server https://HOST:PORT --pin PIN|--ca FILE --state DIR\n"
-            "                           --key SKEYFILE --log-key VKEY [--out FILE] [--interval SEC]\n\n"
+            "                           --key SKEYFILE --log-key VKEY [--out FILE] [--interval SEC]\n"
+            "       haetae witness serve --listen HOST:PORT --state DIR --key SKEYFILE --log ORIGIN=VKEY...\n"
+            "                            [--cert PEM --cert-key PEM]\n\n"
             "--proof is a consistency proof (haetae ledger prove --from M) from the last\n"
             "checkpoint this witness cosigned for the log to the new one. pull fetches both from\n"
-            "the server's ledger API; with --interval it pulls every SEC seconds until SIGINT.\n");
+            "the server's ledger API; with --interval it pulls every SEC seconds until SIGINT.\n"
+            "serve answers c2sp.org/tlog-witness POST /add-checkpoint over HTTPS for the logs named\n"
+            "with --log until SIGINT or SIGTERM.\n");
 }
 
 static int parse_args(int argc, char **argv, witness_args *a) {
@@ -47,6 +55,8 @@ static int parse_args(int argc, char **argv, witness_args *a) {
         {"proof", required_argument, NULL, 'p'},      {"help", no_argument, NULL, 'h'},
         {"server", required_argument, NULL, 'S'},     {"pin", required_argument, NULL, 'P'},
         {"ca", required_argument, NULL, 'C'},         {"interval", required_argument, NULL, 'i'},
+        {"listen", required_argument, NULL, 'L'},     {"log", required_argument, NULL, 'g'},
+        {"cert", required_argument, NULL, 'T'},       {"cert-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
@@ -63,6 +73,12 @@ static int parse_args(int argc, char **argv, witness_args *a) {
         case 'P': a->pin = optarg; break;
         case 'C': a->ca = optarg; break;
         case 'i': a->interval = optarg; break;
+        case 'L': a->listen = optarg; break;
+        case 'T': a->cert = optarg; break;
+        case 'K': a->cert_key = optarg; break;
+        case 'g':
+            if (cli_strings_push(&a->logs, optarg) < 0) return -1;
+            break;
         case 'h': usage(stdout); return 1;
         default: return -1;
         }
@@ -141,20 +157,6 @@ static int cmd_cosign(const witness_args *a, hae_err *err) {
 
 /* ---- pull: the checkpoint and proof from the server's ledger API ------- */
 
-static int fetch(const witness_args *a, const char *path, size_t max, hae_buf *body, hae_err *err) {
-    long status = 0;
-    int rc = agent_https_get(a->server, a->pin, a->ca, path, &status, body, err);
-    if (rc == HAE_OK && status != 200) {
-        rc = hae_err_set(err, HAE_EIO, "%s%s: HTTP %ld: %.200s", a->server, path, status,
-                         body->data ? body->data : "");
-    }
-    if (rc == HAE_OK && body->len > max) rc = hae_err_set(err, HAE_EINVAL, "%s%s: reply too long", a->server, path);
-    /* The parsers read NUL-terminated text. */
-    if (rc == HAE_OK && (hae_buf_append_char(body, '\0') < 0)) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
-    if (rc == HAE_OK) body->len--;
-    return rc;
-}
-
 /* One pull: the latest checkpoint, checked under the log's key before
  * anything else is asked; then the consistency proof from the last tree
  * this witness cosigned. The library decides: a smaller tree (a rollback),
@@ -164,7 +166,7 @@ static int pull_once(const witness_args *a, const ledger_signer *witness,
     hae_buf note = {0}, proof_text = {0}, path = {0}, out = {0};
     ledger_proof *proof = NULL;
     ledger_checkpoint cp = {.size = 0}, last = {.size = 0};
-    int rc = fetch(a, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX, &note, err);
+    int rc = ledger_cli_fetch(a->server, a->pin, a->ca, "/api/v1/ledger/checkpoint", LEDGER_NOTE_MAX, &note, err);
     if (rc == HAE_OK) rc = ledger_checkpoint_open(note.data, note.len, log_key, 1, &cp, NULL, err);
     if (rc == HAE_OK) rc = ledger_witness_last(a->state, cp.origin, &last, err);
     if (rc == HAE_ENOENT) {
@@ -177,7 +179,7 @@ static int pull_once(const witness_args *a, const ledger_signer *witness,
         rc = proof ? hae_buf_printf(&path, "/api/v1/ledger/proof/consistency/%" PRIu64 "/%" PRIu64, last.size, cp.size)
                    : HAE_ENOMEM;
         if (rc < 0) rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
-        if (rc == HAE_OK) rc = fetch(a, path.data, 1 << 20, &proof_text, err);
+        if (rc == HAE_OK) rc = ledger_cli_fetch(a->server, a->pin, a->ca, path.data, 1 << 20, &proof_text, err);
         if (rc == HAE_OK) rc = ledger_consistency_parse(proof_text.data, proof_text.len, &old_size, &size, proof, err);
         if (rc == HAE_OK && (old_size != last.size || size != cp.size)) {
             rc = hae_err_set(err, HAE_EINVAL, "%s%s: the server proved %" PRIu64 " -> %" PRIu64 " instead",
@@ -252,6 +254,62 @@ static int cmd_pull(const witness_args *a, hae_err *err) {
     return rc;
 }
 
+/* ---- serve: logs push to us (c2sp.org/tlog-witness) ------------------- */
+
+static int parse_logs(const witness_args *a, ledger_verifier *logs, hae_err *err) {
+    for (size_t i = 0; i < a->logs.count; i++) {
+        const char *spec = a->logs.items[i], *eq = spec ? strchr(spec, '=') : NULL;
+        if (!eq || eq == spec) return hae_err_set(err, HAE_EINVAL, "--log '%s': expected ORIGIN=VKEY", spec ? spec : "");
+        int rc = ledger_cli_verifier(eq + 1, &logs[i], err);
+        if (rc < 0) return hae_err_prefix(err, "--log %.*s: ", (int)(eq - spec), spec);
+        if (strlen(logs[i].name) != (size_t)(eq - spec) || strncmp(logs[i].name, spec, (size_t)(eq - spec)) != 0 ||
+            logs[i].type != LEDGER_KEY_ED25519) {
+            return hae_err_set(err, HAE_EINVAL, "--log %.*s: the key is '%s', a log's key is named as its origin",
+                               (int)(eq - spec), spec, logs[i].name);
+        }
+    }
+    return HAE_OK;
+}
+
+static int cmd_serve(const witness_args *a, hae_err *err) {
+    if (!a->state || !a->key || a->logs.count == 0) {
+        return cli_fail("witness serve", CLI_EXIT_USAGE, "--state, --key and at least one --log ORIGIN=VKEY are required");
+    }
+    ledger_signer witness;
+    hae_buf skey = {0};
+    ledger_verifier *logs = calloc(a->logs.count, sizeof *logs);
+    if (!logs) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    int rc = ledger_cli_read(a->key, 4096, &skey, err);
+    if (rc == HAE_OK) rc = ledger_signer_parse(skey.data, skey.len, &witness, err);
+    if (skey.data) sodium_memzero(skey.data, skey.len);
+    hae_buf_free(&skey);
+    if (rc == HAE_OK) rc = parse_logs(a, logs, err);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* before the listener's threads start */
+    server_witness *w = NULL;
+    char name[LEDGER_NAME_MAX + 1] = "";
+    if (rc == HAE_OK) {
+        snprintf(name, sizeof name, "%s", witness.verifier.name);
+        server_witness_config cfg = {.listen = a->listen, .state_dir = a->state, .cert_file = a->cert,
+                                     .key_file = a->cert_key, .key = &witness, .logs = logs,
+                                     .log_count = a->logs.count};
+        rc = server_witness_start(&cfg, &w, err);
+        ledger_signer_wipe(&witness);
+    }
+    if (rc == HAE_OK) {
+        printf("haetae witness: %s\n  pin: %s\n  key: %s\n", server_witness_url(w), server_witness_pin(w), name);
+        fflush(stdout);
+        while (sigwaitinfo(&stop, NULL) < 0) {
+        }
+    }
+    server_witness_stop(w);
+    free(logs);
+    return rc;
+}
+
 int cli_cmd_witness(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -261,6 +319,7 @@ int cli_cmd_witness(int argc, char **argv) {
     witness_args a = {0};
     int prc = parse_args(argc - 1, argv + 1, &a);
     if (prc != 0) {
+        cli_strings_free(&a.logs);
         if (prc < 0) usage(stderr);
         return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
@@ -272,11 +331,14 @@ int cli_cmd_witness(int argc, char **argv) {
         rc = cmd_cosign(&a, &err);
     } else if (strcmp(sub, "pull") == 0) {
         rc = cmd_pull(&a, &err);
+    } else if (strcmp(sub, "serve") == 0) {
+        rc = cmd_serve(&a, &err);
     } else {
         fprintf(stderr, "haetae witness: unknown subcommand '%s'\n", sub);
         usage(stderr);
-        return CLI_EXIT_USAGE;
+        rc = CLI_EXIT_USAGE;
     }
+    cli_strings_free(&a.logs);
     if (rc > 0) return rc; /* a usage error already reported */
     if (rc < 0) {
         fprintf(stderr, "haetae witness %s: %s\n", sub, err.msg);

@@ -31,7 +31,7 @@ static bool next_line(line_reader *r, const char **line, size_t *len) {
 }
 
 /* ASCII decimal, no sign, no leading zeroes (but "0"), fits uint64. */
-static bool parse_decimal(const char *s, size_t len, uint64_t *out) {
+bool ledger_parse_decimal(const char *s, size_t len, uint64_t *out) {
     if (len == 0 || len > 20 || (len > 1 && s[0] == '0')) return false;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
@@ -62,7 +62,7 @@ int ledger_checkpoint_parse(const char *text, size_t len, ledger_checkpoint *out
     }
     memcpy(out->origin, line, n);
     out->origin[n] = '\0';
-    if (!next_line(&r, &line, &n) || !parse_decimal(line, n, &out->size)) {
+    if (!next_line(&r, &line, &n) || !ledger_parse_decimal(line, n, &out->size)) {
         return hae_err_set(err, HAE_EINVAL, "checkpoint: line 2: tree size is not a decimal number");
     }
     if (!next_line(&r, &line, &n) || !parse_hash(line, n, &out->root)) {
@@ -159,7 +159,7 @@ static int expect_number_line(line_reader *r, const char *key, uint64_t *out, ha
     const char *line;
     size_t n, klen = strlen(key);
     if (!next_line(r, &line, &n) || n <= klen + 1 || memcmp(line, key, klen) != 0 ||
-        line[klen] != ' ' || !parse_decimal(line + klen + 1, n - klen - 1, out)) {
+        line[klen] != ' ' || !ledger_parse_decimal(line + klen + 1, n - klen - 1, out)) {
         return hae_err_set(err, HAE_EINVAL, "proof: line %zu: expected '%s N'", r->line_no + 1, key);
     }
     return HAE_OK;

@@ -171,11 +171,23 @@ typedef struct ledger_meta {
     const char *value;
 } ledger_meta;
 
-/* Canonical JSON {"event_sha256":hex,"kind":..,"metadata":{sorted},"time":RFC3339}:
- * members sorted by name, no spaces, so equal inputs give equal bytes.
- * kind is [a-z0-9_.]+; metadata keys are unique. */
-int ledger_entry_encode(const char *kind, int64_t time_ns, const uint8_t event_sha256[32],
-                        const ledger_meta *meta, size_t meta_count, hae_buf *out, hae_err *err);
+/* Canonical JSON {"event_sha256":hex,"kind":..,"logged":RFC3339,"metadata":{sorted},
+ * "time":RFC3339}: members sorted by name, no spaces, so equal inputs give
+ * equal bytes. kind is [a-z0-9_.]+; metadata keys are unique. time is the
+ * record's (it may be a time someone claims); logged, when logged_ns is not
+ * 0, is the server's clock when the entry reached the ledger. */
+int ledger_entry_encode(const char *kind, int64_t time_ns, int64_t logged_ns,
+                        const uint8_t event_sha256[32], const ledger_meta *meta, size_t meta_count,
+                        hae_buf *out, hae_err *err);
+/* The ledger time of a canonical entry: "logged", else "time".
+ * HAE_ENOENT for entries of another form (they carry no time we know). */
+int ledger_entry_time(const void *entry, size_t len, int64_t *ns);
+
+/* Ledger time only moves forward: an entry may be earlier than the one
+ * before it by at most the skew (clocks of one host jitter; NTP slews).
+ * HAE_EINVAL, naming both times, otherwise. */
+#define LEDGER_CLOCK_SKEW_DEFAULT_NS (2LL * 1000000000)
+int ledger_time_check(int64_t previous_ns, int64_t t_ns, int64_t skew_ns, hae_err *err);
 
 /* ---- the log ---------------------------------------------------------- */
 
@@ -185,12 +197,21 @@ typedef struct ledger ledger;
  * tails written after the last commit are cut; a committed byte missing or
  * a frontier hash that does not match the committed root is an error. */
 int ledger_open(ledger **out, const char *dir, hae_err *err);
+/* Opens the log in dir read-only for an audit: no lock, nothing created,
+ * cut or written, so it runs beside the writer. It reads dir/checkpoint,
+ * then the commit point (never behind that checkpoint) and sees the log as
+ * of that commit. Missing files are errors. Appends and signing refuse. */
+int ledger_open_snapshot(ledger **out, const char *dir, hae_err *err);
 void ledger_close(ledger *l); /* NULL is fine */
 uint64_t ledger_size(const ledger *l);
 const char *ledger_dir(const ledger *l);
 /* Off only for benchmarks: appends then survive a process crash, not a
  * power cut. */
 void ledger_set_sync(ledger *l, bool is_sync);
+/* From now on appends refuse a batch holding a canonical entry whose time
+ * (ledger_entry_time) is earlier than the previous entry's by more than
+ * skew_ns (ledger_time_check); < 0 turns the guard off (the default). */
+void ledger_set_time_guard(ledger *l, int64_t skew_ns);
 
 /* Durable on return (written and fdatasync'd). A batch costs one commit:
  * group commit for callers that gather appends. */
@@ -224,6 +245,21 @@ int ledger_scan(ledger *l, uint64_t first, uint64_t count, ledger_entry_fn fn, v
  * signed checkpoint. Names the first index that differs. */
 int ledger_check(ledger *l, hae_err *err);
 
+/* ---- audits against held checkpoints (docs/LEDGER.md "Auditing") ------ */
+
+/* 0 when current extends held: same origin, held.size <= current.size,
+ * equal roots at equal size, else proof (held -> current) verifies.
+ * Errors name the held size and say rollback, rewrite or other log. */
+int ledger_check_extends(const ledger_checkpoint *held, const ledger_checkpoint *current,
+                         const ledger_proof *proof, hae_err *err);
+/* The same with the consistency proof made from the log l. */
+int ledger_prove_extends(ledger *l, const ledger_checkpoint *held, const ledger_checkpoint *current,
+                         hae_err *err);
+/* A witness policy: at least quorum of witnesses (count) cosigned note
+ * validly. results (count slots) say which. Errors name the absent ones. */
+int ledger_witness_quorum(const ledger_note *note, const ledger_verifier *witnesses, size_t count,
+                          size_t quorum, ledger_sig_result *results, hae_err *err);
+
 /* ---- keys and checkpoints of the log ---------------------------------- */
 
 /* Writes dir/key (skey, mode 0600) and dir/key.vkey; appends the vkey to
@@ -236,6 +272,17 @@ int ledger_sign_checkpoint(ledger *l, hae_buf *note, hae_err *err);
 /* The stored signed checkpoint at size (0: the latest); HAE_ENOENT if none. */
 int ledger_read_checkpoint(ledger *l, uint64_t size, hae_buf *note, hae_err *err);
 int ledger_read_verifier(ledger *l, ledger_verifier *out, hae_err *err);
+/* Adds a witness's cosignature line(s) to the checkpoint signed at size
+ * once they verify under witness; dir/checkpoint gets them too while it is
+ * that tree, dir/cosigned (the newest cosigned checkpoint) when none newer
+ * is. A tree this witness already cosigned keeps its first cosignature. */
+int ledger_add_cosignatures(ledger *l, uint64_t size, const ledger_verifier *witness, const char *lines,
+                            size_t len, hae_err *err);
+/* The newest checkpoint a witness cosigned; HAE_ENOENT if none. */
+int ledger_read_cosigned(ledger *l, hae_buf *note, hae_err *err);
+/* The sizes of every retained checkpoint (dir/checkpoints), ascending;
+ * *sizes is malloc'd (NULL when none). */
+int ledger_checkpoint_sizes(ledger *l, uint64_t **sizes, size_t *count, hae_err *err);
 
 /* Writes the tlog-tiles tree for the latest signed checkpoint under out_dir:
  * checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]. */
@@ -256,5 +303,35 @@ int ledger_witness_cosign(const char *state_dir, const ledger_signer *witness,
 /* The last checkpoint this witness cosigned for origin; HAE_ENOENT if none. */
 int ledger_witness_last(const char *state_dir, const char *origin, ledger_checkpoint *out,
                         hae_err *err);
+
+/* ---- witness protocol (C2SP tlog-witness) ----------------------------- */
+
+typedef struct ledger_add_checkpoint {
+    uint64_t old_size;
+    ledger_proof proof;
+    const char *checkpoint; /* the signed note, pointing into the body */
+    size_t checkpoint_len;
+} ledger_add_checkpoint;
+
+/* POST /add-checkpoint bodies: "old <size>", proof hashes (base64, one a
+ * line), a blank line, the signed checkpoint. Errors name the line. */
+int ledger_add_checkpoint_parse(const char *body, size_t len, ledger_add_checkpoint *out,
+                                hae_err *err);
+int ledger_add_checkpoint_format(uint64_t old_size, const ledger_proof *proof, const char *checkpoint,
+                                 size_t len, hae_buf *out);
+
+typedef struct ledger_witness_reply {
+    unsigned status;          /* 200, 400, 403, 404, 409, 422, 500 */
+    const char *content_type; /* static text */
+    hae_buf body;             /* 200: cosignature lines; 409: "<size>\n"; else the reason */
+} ledger_witness_reply;
+
+/* A witness answering one add-checkpoint request for the logs it
+ * witnesses (their keys; the key name is the origin), its state in
+ * state_dir. The caller serialises requests. Returns reply->status; err
+ * says why on anything but 200. */
+unsigned ledger_witness_add_checkpoint(const char *state_dir, const ledger_signer *witness,
+                                       const ledger_verifier *logs, size_t log_count, const char *body,
+                                       size_t len, uint64_t now, ledger_witness_reply *reply, hae_err *err);
 
 #endif

@@ -14,6 +14,10 @@ int ledger_base64_append(hae_buf *out, const void *bytes, size_t len);
 int ledger_base64_decode(const char *text, size_t len, uint8_t *out, size_t cap,
                          size_t *out_len);
 
+/* ASCII decimal, no sign, no leading zeroes (but "0"), fits uint64
+ * (tlog-checkpoint tree sizes, tlog-witness "old" sizes). */
+bool ledger_parse_decimal(const char *s, size_t len, uint64_t *out);
+
 /* Whole file into out (appended, NUL-terminated); at most max bytes. */
 int ledger_file_read(const char *path, size_t max, hae_buf *out, hae_err *err);
 /* tmp file, fsync, rename, fsync of the directory: the file is either the

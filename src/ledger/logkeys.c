@@ -2,11 +2,14 @@
  * (dir/checkpoint) is the log's promise: nothing is signed that does not
  * extend it (tlog-checkpoint "Signatures": a log MUST NOT sign a checkpoint
  * inconsistent with one it signed before). */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@ static void path_in(const ledger *l, const char *name, char out[PATH_MAX]) {
 }
 
 int ledger_init_key(ledger *l, const char *origin, hae_buf *vkey, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     char key_path[PATH_MAX], vkey_path[PATH_MAX];
     path_in(l, "key", key_path);
     path_in(l, "key.vkey", vkey_path);
@@ -62,6 +66,10 @@ static int read_signer(ledger *l, ledger_signer *out, hae_err *err) {
 
 int ledger_read_checkpoint(ledger *l, uint64_t size, hae_buf *note, hae_err *err) {
     char path[PATH_MAX];
+    if (size == 0 && l->is_snapshot) {
+        int rc = hae_buf_append(note, l->snapshot_checkpoint.data, l->snapshot_checkpoint.len);
+        return rc < 0 ? hae_err_set(err, rc, "ledger: out of memory") : HAE_OK;
+    }
     if (size == 0) {
         path_in(l, "checkpoint", path);
     } else {
@@ -107,6 +115,7 @@ static int check_extends_last(ledger *l, const ledger_signer *key, hae_err *err)
 }
 
 int ledger_sign_checkpoint(ledger *l, hae_buf *note, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     ledger_signer key;
     int rc = read_signer(l, &key, err);
     if (rc < 0) return rc;
@@ -130,5 +139,118 @@ int ledger_sign_checkpoint(ledger *l, hae_buf *note, hae_err *err) {
     if (rc == HAE_OK) rc = ledger_file_write_atomic(path, out.data, out.len, 0644, err);
     if (rc == HAE_OK) rc = hae_buf_append(note, out.data, out.len);
     hae_buf_free(&out);
+    return rc;
+}
+
+/* ---- cosigned checkpoints --------------------------------------------- */
+
+static int size_of_note(const hae_buf *note, uint64_t *size, hae_err *err) {
+    ledger_note parsed;
+    ledger_checkpoint cp;
+    int rc = ledger_note_parse(&parsed, note->data, note->len, err);
+    if (rc < 0) return rc;
+    rc = ledger_checkpoint_parse(parsed.text, parsed.text_len, &cp, err);
+    ledger_note_free(&parsed);
+    if (rc == HAE_OK) *size = cp.size;
+    return rc;
+}
+
+static bool has_signature_of(const hae_buf *note, const ledger_verifier *key) {
+    ledger_note parsed;
+    if (ledger_note_parse(&parsed, note->data, note->len, NULL) < 0) return false;
+    bool has = false;
+    for (size_t i = 0; i < parsed.sig_count; i++) {
+        has |= parsed.sigs[i].key_id == key->key_id && strcmp(parsed.sigs[i].name, key->name) == 0;
+    }
+    ledger_note_free(&parsed);
+    return has;
+}
+
+/* Rewrites the file at path with the note when it holds the same tree. */
+static int replace_if_size(const char *path, uint64_t size, const hae_buf *note, bool newer_too, hae_err *err) {
+    hae_buf old = {0};
+    uint64_t old_size = 0;
+    int rc = ledger_file_read(path, LEDGER_NOTE_MAX, &old, err);
+    bool is_absent = rc == HAE_ENOENT;
+    if (is_absent) hae_err_clear(err);
+    if (rc == HAE_OK) rc = size_of_note(&old, &old_size, err);
+    hae_buf_free(&old);
+    if (rc < 0 && !is_absent) return rc;
+    if (is_absent ? newer_too : (old_size == size || (newer_too && old_size < size))) {
+        return ledger_file_write_atomic(path, note->data, note->len, 0644, err);
+    }
+    return HAE_OK;
+}
+
+int ledger_add_cosignatures(ledger *l, uint64_t size, const ledger_verifier *witness, const char *lines,
+                            size_t len, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
+    hae_buf note = {0};
+    int rc = ledger_read_checkpoint(l, size, &note, err);
+    if (rc < 0 || has_signature_of(&note, witness)) {
+        hae_buf_free(&note);
+        return rc; /* the earliest cosignature of a tree is the one worth keeping */
+    }
+    rc = hae_buf_append(&note, lines, len);
+    if (rc < 0) rc = hae_err_set(err, rc, "ledger: out of memory");
+    ledger_note parsed = {0};
+    ledger_sig_result result;
+    if (rc == HAE_OK) rc = ledger_note_parse(&parsed, note.data, note.len, err);
+    if (rc == HAE_OK) rc = ledger_witness_quorum(&parsed, witness, 1, 1, &result, err);
+    ledger_note_free(&parsed);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/checkpoints/%" PRIu64, l->dir, size);
+    if (rc == HAE_OK) rc = ledger_file_write_atomic(path, note.data, note.len, 0644, err);
+    path_in(l, "checkpoint", path);
+    if (rc == HAE_OK) rc = replace_if_size(path, size, &note, false, err);
+    path_in(l, "cosigned", path);
+    if (rc == HAE_OK) rc = replace_if_size(path, size, &note, true, err);
+    hae_buf_free(&note);
+    return rc;
+}
+
+int ledger_read_cosigned(ledger *l, hae_buf *note, hae_err *err) {
+    char path[PATH_MAX];
+    path_in(l, "cosigned", path);
+    return ledger_file_read(path, LEDGER_NOTE_MAX, note, err);
+}
+
+static int compare_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int ledger_checkpoint_sizes(ledger *l, uint64_t **sizes, size_t *count, hae_err *err) {
+    *sizes = NULL;
+    *count = 0;
+    char path[PATH_MAX];
+    path_in(l, "checkpoints", path);
+    DIR *d = opendir(path);
+    if (!d) return errno == ENOENT ? HAE_OK : hae_err_errno(err, errno, "%s", path);
+    size_t cap = 0;
+    int rc = HAE_OK;
+    for (struct dirent *e; rc == HAE_OK && (e = readdir(d));) {
+        char *end = NULL;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        unsigned long long v = strtoull(e->d_name, &end, 10);
+        if (*end) continue; /* temporary files of an atomic write */
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *grown = realloc(*sizes, cap * sizeof *grown);
+            if (!grown) {
+                rc = hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
+                break;
+            }
+            *sizes = grown;
+        }
+        (*sizes)[(*count)++] = v;
+    }
+    closedir(d);
+    if (rc == HAE_OK && *count) qsort(*sizes, *count, sizeof **sizes, compare_u64);
+    if (rc < 0) {
+        free(*sizes);
+        *sizes = NULL;
+        *count = 0;
+    }
     return rc;
 }

@@ -152,7 +152,7 @@ int ledger_store_node(void *ctx, unsigned level, uint64_t index, ledger_hash *ou
 static int open_file(ledger *l, const char *name, int *fd, bool *is_new, hae_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", l->dir, name);
-    *fd = open(path, O_RDWR | O_CLOEXEC);
+    *fd = open(path, (l->is_snapshot ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (*fd < 0 && errno == ENOENT && is_new) {
         *fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         *is_new = true;
@@ -171,7 +171,9 @@ static int cut_tail(ledger *l, int fd, const char *name, uint64_t want, hae_err 
                            "committed data is missing (truncated or deleted)",
                            l->dir, name, have, want);
     }
-    if (have > want) {
+    /* A snapshot reads up to the commit point; what lies past it is the
+     * writer's next append (or a torn tail the writer will cut). */
+    if (have > want && !l->is_snapshot) {
         hae_log(HAE_LOG_WARN, "ledger %s/%s: cutting %" PRIu64 " bytes written after the last commit",
                 l->dir, name, have - want);
         if (ftruncate(fd, (off_t)want) < 0 || fsync(fd) < 0) {
@@ -201,6 +203,9 @@ static int load_state(ledger *l, bool is_new, hae_err *err) {
     for (int i = 0; i < 2; i++) {
         ok[i] = ledger_store_pread(l->state_fd, rec[i], STATE_RECORD, (uint64_t)i * STATE_SLOT_STRIDE) == 0 &&
                 state_decode(rec[i], &slots[i]);
+    }
+    if (!ok[0] && !ok[1] && l->is_snapshot) {
+        return hae_err_set(err, HAE_EINVAL, "%s/state: no valid commit record (damaged or not a ledger)", l->dir);
     }
     if (!ok[0] && !ok[1]) {
         /* The first record is written before any entry; a crash before it
@@ -262,17 +267,50 @@ static int recover(ledger *l, bool is_new, hae_err *err) {
     return remap(l, err);
 }
 
+static ledger *alloc_handle(const char *dir) {
+    ledger *l = calloc(1, sizeof *l);
+    if (!l || !(l->dir = strdup(dir))) {
+        free(l);
+        return NULL;
+    }
+    l->lock_fd = l->entries_fd = l->tree_fd = l->state_fd = -1;
+    l->is_sync = true;
+    l->time_skew_ns = -1;
+    return l;
+}
+
+/* The commit record is one 64-byte write into the slot the last commit did
+ * not use, after the data it covers is written: whichever valid record the
+ * snapshot reads, everything it counts is already in entries and tree, and
+ * a writer never rewrites bytes below a commit point. */
+int ledger_open_snapshot(ledger **out, const char *dir, hae_err *err) {
+    *out = NULL;
+    ledger *l = alloc_handle(dir);
+    if (!l) return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
+    l->is_snapshot = true;
+    /* The checkpoint first: a writer signs only trees it committed, so the
+     * commit point read after it is never behind it. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint", dir);
+    int rc = ledger_file_read(path, LEDGER_NOTE_MAX, &l->snapshot_checkpoint, err);
+    if (rc == HAE_OK) rc = open_file(l, "entries", &l->entries_fd, NULL, err);
+    if (rc == HAE_OK) rc = open_file(l, "tree", &l->tree_fd, NULL, err);
+    if (rc == HAE_OK) rc = open_file(l, "state", &l->state_fd, NULL, err);
+    if (rc == HAE_OK) rc = recover(l, false, err);
+    if (rc < 0) {
+        ledger_close(l);
+        return rc;
+    }
+    *out = l;
+    return HAE_OK;
+}
+
 int ledger_open(ledger **out, const char *dir, hae_err *err) {
     *out = NULL;
     int rc = ledger_mkdir_p(dir, err);
     if (rc < 0) return rc;
-    ledger *l = calloc(1, sizeof *l);
-    if (!l || !(l->dir = strdup(dir))) {
-        free(l);
-        return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
-    }
-    l->lock_fd = l->entries_fd = l->tree_fd = l->state_fd = -1;
-    l->is_sync = true;
+    ledger *l = alloc_handle(dir);
+    if (!l) return hae_err_set(err, HAE_ENOMEM, "ledger: out of memory");
     bool is_new = false, ignored = false;
     rc = open_file(l, "lock", &l->lock_fd, &ignored, err);
     if (rc == HAE_OK && flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -303,6 +341,7 @@ void ledger_close(ledger *l) {
     }
     hae_buf_free(&l->entries_buf);
     hae_buf_free(&l->tree_buf);
+    hae_buf_free(&l->snapshot_checkpoint);
     free(l->dir);
     free(l);
 }
@@ -317,6 +356,46 @@ const char *ledger_dir(const ledger *l) {
 
 void ledger_set_sync(ledger *l, bool is_sync) {
     l->is_sync = is_sync;
+}
+
+void ledger_set_time_guard(ledger *l, int64_t skew_ns) {
+    l->time_skew_ns = skew_ns;
+}
+
+static int remember_time(void *ctx, uint64_t index, const void *entry, size_t len, hae_err *err) {
+    (void)index, (void)err;
+    ledger *l = ctx;
+    int64_t t = 0;
+    if (ledger_entry_time(entry, len, &t) == HAE_OK) {
+        l->last_time_ns = t;
+        l->has_last_time = true;
+    }
+    return HAE_OK;
+}
+
+/* The batch in order, each entry against the newest time before it. The
+ * log's last entry is read once, on the first guarded append. */
+static int check_times(ledger *l, const ledger_entry_ref *entries, size_t count, hae_err *err) {
+    if (l->time_skew_ns < 0) return HAE_OK;
+    if (!l->has_last_time && l->state.size > 0) {
+        int rc = ledger_scan(l, l->state.size - 1, 1, remember_time, l, err);
+        if (rc < 0) return rc;
+    }
+    int64_t newest = l->last_time_ns;
+    bool has = l->has_last_time;
+    for (size_t i = 0; i < count; i++) {
+        int64_t t = 0;
+        if (ledger_entry_time(entries[i].data, entries[i].len, &t) != HAE_OK) continue;
+        if (has) {
+            int rc = ledger_time_check(newest, t, l->time_skew_ns, err);
+            if (rc < 0) return hae_err_prefix(err, "batch entry %zu: ", i);
+        }
+        if (!has || t > newest) newest = t;
+        has = true;
+    }
+    l->pending_time_ns = newest;
+    l->has_pending_time = has;
+    return HAE_OK;
 }
 
 /* ---- appending -------------------------------------------------------- */
@@ -339,6 +418,7 @@ static int push_leaf(ledger *l, uint64_t *size, const ledger_hash *leaf) {
 
 int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count,
                         uint64_t *first_index, hae_err *err) {
+    if (l->is_snapshot) return hae_err_set(err, HAE_EPERM, "%s: opened read-only", l->dir);
     for (size_t i = 0; i < count; i++) {
         if (entries[i].len > LEDGER_ENTRY_MAX) {
             return hae_err_set(err, HAE_EINVAL, "ledger: entry %zu of the batch has %zu bytes, at most %u fit",
@@ -347,6 +427,8 @@ int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count
     }
     if (first_index) *first_index = l->state.size;
     if (count == 0) return HAE_OK;
+    int trc = check_times(l, entries, count, err);
+    if (trc < 0) return trc;
     ledger_hash saved[64];
     memcpy(saved, l->frontier, sizeof saved);
     hae_buf_reset(&l->entries_buf);
@@ -385,6 +467,10 @@ int ledger_append_batch(ledger *l, const ledger_entry_ref *entries, size_t count
     }
     next.seq = l->state.seq;
     l->state = next;
+    if (l->time_skew_ns >= 0 && l->has_pending_time) {
+        l->last_time_ns = l->pending_time_ns;
+        l->has_last_time = true;
+    }
     return HAE_OK;
 }
 

@@ -17,9 +17,16 @@ struct ledger {
     ledger_state state;
     ledger_hash frontier[64]; /* frontier[k]: the right-edge subtree of 2^k leaves, when bit k of size is set */
     bool is_sync;
+    bool is_snapshot;
+    int64_t time_skew_ns;     /* < 0: no time guard */
+    int64_t last_time_ns;     /* the newest entry time seen, once has_last_time */
+    bool has_last_time;
+    int64_t pending_time_ns;  /* the batch being appended */
+    bool has_pending_time;         /* read-only: never written, never locked */
     const uint8_t *map;       /* tree, mapped read-only */
     size_t map_len;
     hae_buf entries_buf, tree_buf; /* a batch before it is written */
+    hae_buf snapshot_checkpoint;   /* a snapshot's signed checkpoint, read before its state */
 };
 
 uint64_t ledger_store_tree_nodes(uint64_t size);

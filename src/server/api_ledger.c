@@ -1,10 +1,15 @@
 /* GET /api/v1/ledger/...: what a witness or an auditor pulls. Checkpoints,
  * hash tiles and proofs carry hashes only and need no token; entry bundles
  * carry identifiers (rule and incident ids, host names) and need one.
- *   checkpoint                      the latest signed checkpoint (text)
+ *   checkpoint                      the latest signed checkpoint (text), with the
+ *                                   cosignatures witnesses returned for it so far
+ *   checkpoint/cosigned             the newest checkpoint a witness cosigned
+ *   checkpoint/<size>               every checkpoint the log signed, by size
  *   tile/<L>/<N>[.p/<W>]            c2sp.org/tlog-tiles hash tiles
  *   tile/entries/<N>[.p/<W>]        entry bundles (analyst token)
- *   proof/inclusion/<index>         c2sp.org/tlog-proof@v1 against the checkpoint
+ *   proof/inclusion/<index>[/<size>] c2sp.org/tlog-proof@v1 against the newest
+ *                                   cosigned checkpoint covering index (else the
+ *                                   latest), or against the one signed at size
  *   proof/consistency/<old>/<size>  haetae.dev/consistency-proof@v1 */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,13 +20,33 @@
 
 #define TILE_WIDTH 256
 
+static int note_size(const hae_buf *note, ledger_checkpoint *cp, hae_err *err) {
+    const char *blank = note->data ? strstr(note->data, "\n\n") : NULL;
+    if (!blank) return hae_err_set(err, HAE_EIO, "unreadable checkpoint");
+    return ledger_checkpoint_parse(note->data, (size_t)(blank - note->data) + 1, cp, err);
+}
+
 static int latest(server *s, hae_buf *note, ledger_checkpoint *cp, hae_err *err) {
     memset(cp, 0, sizeof *cp);
     int rc = ledger_read_checkpoint(s->ledger, 0, note, err);
-    const char *blank = rc == HAE_OK ? strstr(note->data, "\n\n") : NULL;
-    if (rc == HAE_OK && !blank) rc = hae_err_set(err, HAE_EIO, "unreadable checkpoint");
-    if (rc == HAE_OK) rc = ledger_checkpoint_parse(note->data, (size_t)(blank - note->data) + 1, cp, err);
-    return rc;
+    return rc < 0 ? rc : note_size(note, cp, err);
+}
+
+/* What a proof is made against: the checkpoint signed at size when asked,
+ * else the newest one a witness cosigned if it covers the entry, else the
+ * latest. */
+static int proof_checkpoint(server *s, uint64_t index, uint64_t size, hae_buf *note, ledger_checkpoint *cp,
+                            hae_err *err) {
+    if (size) {
+        int rc = ledger_read_checkpoint(s->ledger, size, note, err);
+        return rc < 0 ? rc : note_size(note, cp, err);
+    }
+    if (ledger_read_cosigned(s->ledger, note, NULL) == HAE_OK && note_size(note, cp, NULL) == HAE_OK &&
+        index < cp->size) {
+        return HAE_OK;
+    }
+    hae_buf_reset(note);
+    return latest(s, note, cp, err);
 }
 
 /* "x001/x234/067" back to 1234067; false when malformed. */
@@ -109,25 +134,45 @@ static void handle_tile(server *s, const char *path, bool is_authorized, server_
     if (rc < 0) server_respond_error(resp, 500, "internal", "%s", err.msg);
 }
 
+static void handle_inclusion(server *s, const char *path, server_response *resp) {
+    hae_err err = {0};
+    hae_buf note = {0};
+    ledger_checkpoint cp;
+    ledger_proof proof;
+    uint64_t index = 0, size = 0;
+    char tail = 0;
+    int fields = sscanf(path, "%" SCNu64 "/%" SCNu64 "%c", &index, &size, &tail);
+    if (fields < 1 || fields > 2 || (fields == 2 && size == 0)) {
+        server_respond_error(resp, 404, "not_found", "proof/inclusion/INDEX[/SIZE]");
+    } else if (proof_checkpoint(s, index, size, &note, &cp, &err) < 0) {
+        server_respond_error(resp, 404, "not_found", "no signed checkpoint%s", size ? " of that size" : " yet");
+    } else if (index >= cp.size) {
+        server_respond_error(resp, 404, "not_found", "index %" PRIu64 " is not under the checkpoint (size %" PRIu64 ")",
+                             index, cp.size);
+    } else if (ledger_prove_inclusion(s->ledger, index, cp.size, &proof, &err) < 0 ||
+               ledger_inclusion_format(index, &proof, note.data, note.len, &resp->body) < 0) {
+        server_respond_error(resp, 500, "internal", "%s", err.msg);
+    } else {
+        resp->status = 200;
+        resp->content_type = "text/plain; charset=utf-8";
+    }
+    hae_buf_free(&note);
+}
+
 static void handle_proof(server *s, const char *path, server_response *resp) {
     hae_err err = {0};
     hae_buf note = {0};
     ledger_checkpoint cp;
     ledger_proof proof;
     uint64_t a = 0, b = 0;
+    if (strncmp(path, "inclusion/", 10) == 0) {
+        handle_inclusion(s, path + 10, resp);
+        return;
+    }
     int rc = latest(s, &note, &cp, &err);
     resp->content_type = "text/plain; charset=utf-8";
     if (rc < 0) {
         server_respond_error(resp, 404, "not_found", "no signed checkpoint yet");
-    } else if (sscanf(path, "inclusion/%" SCNu64, &a) == 1) {
-        if (a >= cp.size) {
-            server_respond_error(resp, 404, "not_found", "index %" PRIu64 " is not under the checkpoint (size %" PRIu64 ")", a, cp.size);
-        } else if (ledger_prove_inclusion(s->ledger, a, cp.size, &proof, &err) < 0 ||
-                   ledger_inclusion_format(a, &proof, note.data, note.len, &resp->body) < 0) {
-            server_respond_error(resp, 500, "internal", "%s", err.msg);
-        } else {
-            resp->status = 200;
-        }
     } else if (sscanf(path, "consistency/%" SCNu64 "/%" SCNu64, &a, &b) == 2) {
         if (a == 0 || a > b || b > cp.size) {
             server_respond_error(resp, 400, "bad_request", "need 0 < old <= size <= %" PRIu64, cp.size);
@@ -144,15 +189,33 @@ static void handle_proof(server *s, const char *path, server_response *resp) {
     hae_buf_free(&note);
 }
 
+static void handle_checkpoint(server *s, const char *which, server_response *resp) {
+    hae_err err = {0};
+    uint64_t size = 0;
+    char tail = 0;
+    int rc;
+    if (!*which) {
+        rc = ledger_read_checkpoint(s->ledger, 0, &resp->body, &err);
+    } else if (strcmp(which, "/cosigned") == 0) {
+        rc = ledger_read_cosigned(s->ledger, &resp->body, &err);
+    } else if (sscanf(which, "/%" SCNu64 "%c", &size, &tail) == 1 && size > 0 && which[1] != '0') {
+        rc = ledger_read_checkpoint(s->ledger, size, &resp->body, &err);
+    } else {
+        server_respond_error(resp, 404, "not_found", "checkpoint, checkpoint/cosigned or checkpoint/SIZE");
+        return;
+    }
+    if (rc < 0) {
+        hae_buf_reset(&resp->body);
+        server_respond_error(resp, 404, "not_found", "no such checkpoint");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "text/plain; charset=utf-8";
+}
+
 static void route(server *s, const char *path, bool is_authorized, server_response *resp) {
-    if (strcmp(path, "checkpoint") == 0) {
-        hae_err err = {0};
-        if (ledger_read_checkpoint(s->ledger, 0, &resp->body, &err) < 0) {
-            server_respond_error(resp, 404, "not_found", "no signed checkpoint yet");
-        } else {
-            resp->status = 200;
-            resp->content_type = "text/plain; charset=utf-8";
-        }
+    if (strncmp(path, "checkpoint", 10) == 0 && (path[10] == '\0' || path[10] == '/')) {
+        handle_checkpoint(s, path + 10, resp);
     } else if (strncmp(path, "tile/", 5) == 0) {
         handle_tile(s, path + 5, is_authorized, resp);
     } else if (strncmp(path, "proof/", 6) == 0) {

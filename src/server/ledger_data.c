@@ -42,12 +42,16 @@ int server_data_ledger_sync(const char *data_dir, store *st, const char *kind, c
                        kind ? kind : "records", ref ? ref : "pending");
 }
 
+/* A signed checkpoint proofs are made against. */
+typedef struct proof_head {
+    hae_buf note;
+    uint64_t size;
+} proof_head;
+
 typedef struct timeline_ctx {
     ledger *l;
     bool proofs;
-    uint64_t size;
-    const char *checkpoint;
-    size_t checkpoint_len;
+    proof_head latest, cosigned; /* cosigned.size 0: no witness cosigned yet */
     server_step_fn fn;
     void *ctx;
     hae_buf entry, proof;
@@ -65,15 +69,30 @@ static int step(void *ctx, const store_ledger_record *r, hae_err *err) {
     timeline_ctx *t = ctx;
     int rc = ledger_scan(t->l, r->seq, 1, copy_entry, &t->entry, err);
     hae_buf_reset(&t->proof);
-    if (rc == HAE_OK && t->proofs && r->seq < t->size) {
+    /* The newest cosigned checkpoint when it covers the step: it carries the
+     * witnesses' word, not the log's alone. */
+    const proof_head *head = r->seq < t->cosigned.size ? &t->cosigned : &t->latest;
+    if (rc == HAE_OK && t->proofs && r->seq < head->size) {
         ledger_proof proof;
-        rc = ledger_prove_inclusion(t->l, r->seq, t->size, &proof, err);
+        rc = ledger_prove_inclusion(t->l, r->seq, head->size, &proof, err);
         if (rc == HAE_OK) {
-            rc = ledger_inclusion_format(r->seq, &proof, t->checkpoint, t->checkpoint_len, &t->proof);
+            rc = ledger_inclusion_format(r->seq, &proof, head->note.data, head->note.len, &t->proof);
         }
     }
     if (rc < 0) return rc;
     return t->fn(t->ctx, r, t->entry.data, t->entry.len, t->proof.len ? t->proof.data : NULL, err);
+}
+
+static int read_head(ledger *l, bool cosigned, proof_head *out, hae_err *err) {
+    int rc = cosigned ? ledger_read_cosigned(l, &out->note, err) : ledger_read_checkpoint(l, 0, &out->note, err);
+    ledger_checkpoint cp = {.size = 0};
+    const char *blank = rc == HAE_OK ? strstr(out->note.data, "\n\n") : NULL;
+    if (rc == HAE_OK && (!blank || ledger_checkpoint_parse(out->note.data, (size_t)(blank - out->note.data) + 1,
+                                                           &cp, err) < 0)) {
+        rc = hae_err_set(err, HAE_EIO, "ledger: unreadable checkpoint");
+    }
+    out->size = rc == HAE_OK ? cp.size : 0;
+    return rc;
 }
 
 int server_data_timeline(const char *data_dir, store *st, const char *incident_id, bool proofs,
@@ -86,24 +105,14 @@ int server_data_timeline(const char *data_dir, store *st, const char *incident_i
     if (rc == HAE_EPERM) {
         return hae_err_prefix(err, "stop the server or read GET /api/v1/ledger/proof/inclusion/N: ");
     }
-    hae_buf note = {0};
     if (rc == HAE_OK) rc = server_ledger_drain(t.l, st, true, NULL, err);
     if (rc == HAE_OK && proofs) {
-        rc = ledger_read_checkpoint(t.l, 0, &note, err);
-        ledger_checkpoint cp = {.size = 0};
-        const char *blank = rc == HAE_OK ? strstr(note.data, "\n\n") : NULL;
-        if (rc == HAE_OK && (!blank || ledger_checkpoint_parse(note.data, (size_t)(blank - note.data) + 1,
-                                                               &cp, err) < 0)) {
-            rc = hae_err_set(err, HAE_EIO, "ledger: unreadable checkpoint");
-        }
-        if (rc == HAE_OK) {
-            t.size = cp.size;
-            t.checkpoint = note.data;
-            t.checkpoint_len = note.len;
-        }
+        rc = read_head(t.l, false, &t.latest, err);
+        if (read_head(t.l, true, &t.cosigned, NULL) < 0) t.cosigned.size = 0;
     }
     if (rc == HAE_OK) rc = store_ledger_incident(st, incident_id, step, &t, err);
-    hae_buf_free(&note);
+    hae_buf_free(&t.latest.note);
+    hae_buf_free(&t.cosigned.note);
     hae_buf_free(&t.entry);
     hae_buf_free(&t.proof);
     ledger_close(t.l);

@@ -14,6 +14,7 @@
  * one appending, in outbox order). Callers that must not acknowledge before
  * the entry is durable wait for its index (server_ledger_sync). */
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +27,25 @@
 #define POLL_MS 250          /* records the CLI stored beside a running server */
 #define SIGN_INTERVAL_NS 1000000000LL
 #define OBLIGATION_CHECK_NS (30LL * 1000000000)
+#define LEDGER_DEFAULT_ORIGIN_PREFIX "haetae.local/"
 
 int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/ledger", data_dir);
     int rc = ledger_open(out, path, err);
     if (rc < 0) return rc;
+    ledger_set_time_guard(*out, LEDGER_CLOCK_SKEW_DEFAULT_NS);
     ledger_verifier key;
     hae_err key_err = {0};
     if (ledger_read_verifier(*out, &key, &key_err) == HAE_ENOENT) {
-        /* First start: the origin names this server (c2sp.org/tlog-checkpoint
-         * wants a unique, schema-less origin). */
-        char origin[300];
-        snprintf(origin, sizeof origin, "%s/haetae", hae_host_name());
-        for (char *p = origin; *p; p++) {
-            if (*p == '+' || *p <= ' ' || *p > '~') *p = '-';
-        }
+        /* First start. c2sp.org/tlog-checkpoint wants an origin unique to
+         * the log: host names repeat across fleets and reinstalls, so it is a
+         * random 64-bit id, fixed for the log's life with its key. */
+        uint8_t id[8];
+        randombytes_buf(id, sizeof id);
+        char origin[64];
+        int n = snprintf(origin, sizeof origin, "%s", LEDGER_DEFAULT_ORIGIN_PREFIX);
+        for (size_t i = 0; i < sizeof id; i++) n += snprintf(origin + n, sizeof origin - (size_t)n, "%02x", id[i]);
         hae_buf vkey = {0};
         rc = ledger_init_key(*out, origin, &vkey, err);
         if (rc == HAE_OK) hae_log(HAE_LOG_INFO, "server: ledger key %s", vkey.data);
@@ -55,13 +59,14 @@ int server_ledger_open(const char *data_dir, ledger **out, hae_err *err) {
 }
 
 typedef struct batch {
+    int64_t logged_ns;         /* the server's clock as the batch reaches the ledger */
     hae_buf bytes;             /* entries back to back */
     size_t *ends;
     size_t count, cap;
 } batch;
 
 /* The canonical entry (docs/LEDGER.md "Entries") of one outbox record. */
-static int entry_of(const store_ledger_record *r, hae_buf *out, hae_err *err) {
+static int entry_of(const store_ledger_record *r, int64_t logged_ns, hae_buf *out, hae_err *err) {
     hae_arena arena = {0};
     hae_json *meta = NULL;
     ledger_meta pairs[16];
@@ -79,7 +84,7 @@ static int entry_of(const store_ledger_record *r, hae_buf *out, hae_err *err) {
     uint8_t hash[32];
     const char *body = r->body ? r->body : "";
     server_sha256(body, strlen(body), hash);
-    if (rc == HAE_OK) rc = ledger_entry_encode(r->kind, r->at_ns, hash, pairs, count, out, err);
+    if (rc == HAE_OK) rc = ledger_entry_encode(r->kind, r->at_ns, logged_ns, hash, pairs, count, out, err);
     hae_arena_free(&arena);
     return rc;
 }
@@ -93,7 +98,7 @@ static int add_record(void *ctx, const store_ledger_record *r, hae_err *err) {
         b->ends = grown;
         b->cap = cap;
     }
-    int rc = entry_of(r, &b->bytes, err);
+    int rc = entry_of(r, b->logged_ns, &b->bytes, err);
     if (rc < 0) return rc;
     b->ends[b->count++] = b->bytes.len;
     return HAE_OK;
@@ -125,6 +130,7 @@ static int repair(ledger *l, store *st, hae_err *err) {
 static int drain_once(ledger *l, store *st, batch *b, uint64_t *appended, hae_err *err) {
     hae_buf_reset(&b->bytes);
     b->count = 0;
+    b->logged_ns = hae_time_now_ns();
     int rc = store_ledger_pending(st, DRAIN_BATCH, add_record, b, err);
     if (rc < 0 || b->count == 0) return rc;
     ledger_entry_ref *refs = malloc(b->count * sizeof *refs);
@@ -244,6 +250,7 @@ int server_ledger_start(server *s, hae_err *err) {
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->ledger_st, err);
     if (rc == HAE_OK) rc = server_ledger_drain(s->ledger, s->ledger_st, true, NULL, err);
     if (rc < 0) return hae_err_prefix(err, "ledger: ");
+    if (s->cfg.ledger_clock_skew_ns > 0) ledger_set_time_guard(s->ledger, s->cfg.ledger_clock_skew_ns);
     pthread_cond_init(&s->ledger_wake, NULL);
     pthread_cond_init(&s->ledger_round, NULL);
     pthread_mutex_init(&s->ledger_lock, NULL);
@@ -254,10 +261,12 @@ int server_ledger_start(server *s, hae_err *err) {
         return hae_err_set(err, HAE_ENOMEM, "cannot start the ledger writer");
     }
     s->has_ledger_thread = true;
-    return HAE_OK;
+    rc = server_witness_push_start(s, err);
+    return rc < 0 ? hae_err_prefix(err, "ledger: ") : HAE_OK;
 }
 
 void server_ledger_stop(server *s) {
+    server_witness_push_stop(s);
     if (s->has_ledger_thread) {
         pthread_mutex_lock(&s->lock);
         s->is_stopping = true;

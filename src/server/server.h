@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
 
 typedef struct server server;
@@ -55,6 +56,9 @@ typedef struct server_config {
     unsigned retry_after_s;        /* Retry-After on 429 and 503; 0: 5 */
     int64_t incident_window_ns;    /* grouping window; 0: 1 hour */
     const char *policies_dir;      /* regulatory clocks (policies/, JSON); NULL: none */
+    const char *const *witnesses;  /* "URL=VKEY[=PIN]": tlog-witnesses the ledger's checkpoints */
+    size_t witness_count;          /*   are pushed to (witness_push.c); may be 0 */
+    int64_t ledger_clock_skew_ns;  /* how far back an entry's time may go; 0: 2 s */
     server_record_fn on_record;    /* may be NULL */
     void *record_ctx;
 } server_config;
@@ -195,5 +199,23 @@ typedef int (*server_step_fn)(void *ctx, const store_ledger_record *r, const cha
                               size_t entry_len, const char *proof, hae_err *err);
 int server_data_timeline(const char *data_dir, store *st, const char *incident_id, bool proofs,
                          server_step_fn fn, void *ctx, hae_err *err);
+
+/* ---- a witness (c2sp.org/tlog-witness, `haetae witness serve`) -------- */
+
+typedef struct server_witness server_witness;
+typedef struct server_witness_config {
+    const char *listen;               /* HOST:PORT, port 0 picks one; NULL: 127.0.0.1:8444 */
+    const char *state_dir;            /* per-log state; tls/ made here on first start */
+    const char *cert_file, *key_file; /* NULL: self-signed in state_dir/tls */
+    const ledger_signer *key;         /* cosignature/v1 */
+    const ledger_verifier *logs;      /* the logs witnessed (key name = origin) */
+    size_t log_count;
+} server_witness_config;
+
+/* Listens for POST /add-checkpoint over HTTPS (TLS 1.3). */
+int server_witness_start(const server_witness_config *cfg, server_witness **out, hae_err *err);
+const char *server_witness_url(const server_witness *w);
+const char *server_witness_pin(const server_witness *w); /* base64url SHA-256 of the SPKI */
+void server_witness_stop(server_witness *w);              /* NULL is fine */
 
 #endif

@@ -53,6 +53,7 @@ struct server {
     uint64_t ledger_rounds;       /* drains finished */
     bool ledger_kick;             /* a caller waits: drain now */
     bool ledger_failed;           /* the last drain failed (logged once) */
+    struct witness_push *witness_push; /* witness_push.c; NULL without witnesses */
 
     _Atomic uint64_t batches_accepted, batches_rejected, events_stored, events_duplicate,
         busy_answers, storage_failures, alerts, incidents_created, connections_reaped;
@@ -139,6 +140,11 @@ void server_ledger_stop(server *s);
 int server_ledger_sync(server *s, const char *kind, const char *ref, uint64_t *index,
                        hae_err *err);
 
+/* witness_push.c: a thread pushing signed checkpoints to cfg.witnesses
+ * (c2sp.org/tlog-witness) and storing their cosignatures. */
+typedef struct witness_push witness_push;
+int server_witness_push_start(server *s, hae_err *err);
+void server_witness_push_stop(server *s);
 /* api_ledger.c: GET /api/v1/ledger/<path>. */
 void server_handle_ledger(server *s, const char *path, bool is_authorized, server_response *resp);
 

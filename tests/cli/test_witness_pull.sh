@@ -10,35 +10,9 @@ set -euo pipefail
 bin=${HAETAE_BIN:?HAETAE_BIN must name the haetae binary}
 command -v curl >/dev/null || { echo "needs curl"; exit 77; }
 
-work=$(mktemp -d /tmp/haetae-witness-XXXXXX)
-server_pid="" agent_pid="" pull_pid=""
-cleanup() {
-  for pid in $pull_pid $agent_pid $server_pid; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; keep=1; tail -20 "$work"/*.err 2>/dev/null || true; exit 1; }
-export HAETAE_POLICIES_DIR=$HAETAE_SOURCE_DIR/policies
-cd "$work"
-
-url="" pin=""
-start_server() { # data dir
-  "$bin" server --data "$1" --listen 127.0.0.1:0 >server.out 2>server.err &
-  server_pid=$!
-  url=""
-  for _ in $(seq 1 300); do
-    url=$(sed -n 's/^haetae server: \(https:[^ ]*\)$/\1/p' server.out 2>/dev/null | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || fail "server did not start"
-  pin=$(sed -n 's/^  pin: //p' server.out | head -1)
-  [ -n "$pin" ] || fail "server printed no pin"
-}
-stop_server() {
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-}
+pull_pid="" agent_pid=""
+# shellcheck source=tests/cli/witness_lib.sh
+. "$(dirname "$0")/witness_lib.sh" witness
 # The size of the server's latest signed checkpoint (0 when none yet).
 served_size() {
   curl -sf --cacert "$1/tls/server.crt" "$url/api/v1/ledger/checkpoint" 2>/dev/null | sed -n 2p || true
@@ -61,7 +35,7 @@ token=$("$bin" server token create --ttl 10m --data "$data")
 touch agent.log
 "$bin" agent --state agent --no-defaults --no-journal --interval 3600 --log agent.log \
   >agent.out 2>agent.err &
-agent_pid=$!
+agent_pid=$!; extra_pids="$agent_pid"
 id=""
 for _ in $(seq 1 300); do
   id=$("$bin" incident list --format json --data "$data" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' | head -1)
@@ -120,7 +94,7 @@ grep -q 'no signature from a known key' key.err || fail "wrong key message: $(ca
 # --interval keeps pulling until SIGINT and follows the growth.
 "$bin" witness pull --server "$url" --state wstate --key w.skey --log-key "$log_key" \
   --pin "$pin" --out cos3 --interval 1 2>interval.err &
-pull_pid=$!
+pull_pid=$!; extra_pids="$pull_pid"
 "$bin" incident set "$id" region=kr --data "$data" >/dev/null || fail "incident set region"
 c3=$(wait_size_above "$data" "$c2") || fail "the ledger did not grow past $c2"
 for _ in $(seq 1 100); do

@@ -299,16 +299,53 @@ static void test_entry_is_canonical_and_holds_only_a_hash(void **state) {
     ledger_meta meta[] = {{"rule", "sock.bpfdoor_magic"}, {"host_id", "h1"}};
     hae_buf out = {0};
     hae_err err = {0};
-    assert_int_equal(ledger_entry_encode("alert", 1763837454123456789LL, digest, meta, 2, &out, &err), HAE_OK);
+    assert_int_equal(ledger_entry_encode("alert", 1763837454123456789LL, 0, digest, meta, 2, &out, &err), HAE_OK);
     assert_string_equal(out.data,
                         "{\"event_sha256\":\"abababababababababababababababababababababababababababababababab\","
                         "\"kind\":\"alert\",\"metadata\":{\"host_id\":\"h1\",\"rule\":\"sock.bpfdoor_magic\"},"
                         "\"time\":\"2025-11-22T18:50:54.123456789Z\"}");
     hae_buf_reset(&out);
     ledger_meta twice[] = {{"a", "1"}, {"a", "2"}};
-    assert_int_equal(ledger_entry_encode("alert", 0, digest, twice, 2, &out, &err), HAE_EINVAL);
-    assert_int_equal(ledger_entry_encode("Alert!", 0, digest, NULL, 0, &out, &err), HAE_EINVAL);
+    assert_int_equal(ledger_entry_encode("alert", 0, 0, digest, twice, 2, &out, &err), HAE_EINVAL);
+    assert_int_equal(ledger_entry_encode("Alert!", 0, 0, digest, NULL, 0, &out, &err), HAE_EINVAL);
     hae_buf_free(&out);
+}
+
+/* An audit beside the writer: the snapshot sees the log as of the commit
+ * after the checkpoint it read, keeps seeing it while the writer appends
+ * and signs, never writes, and refuses to append or sign. */
+static void test_snapshot_reads_a_commit_point_beside_the_writer(void **state) {
+    (void)state;
+    char *dir = fixture_tempdir("ledger-snapshot");
+    ledger *w = open_ok(dir), *r = NULL;
+    hae_err err = {0};
+    hae_buf vkey = {0}, note = {0};
+    assert_int_equal(ledger_init_key(w, "example.com/snap", &vkey, &err), HAE_OK);
+    append_n(w, 0, 5);
+    assert_int_equal(ledger_sign_checkpoint(w, &note, &err), HAE_OK);
+    append_n(w, 5, 2); /* committed, not yet signed */
+    assert_int_equal(ledger_open_snapshot(&r, dir, &err), HAE_OK); /* no lock: the writer holds it */
+    assert_int_equal(ledger_size(r), 7);
+    append_n(w, 7, 4);
+    hae_buf_reset(&note);
+    assert_int_equal(ledger_sign_checkpoint(w, &note, &err), HAE_OK);
+    assert_int_equal(ledger_size(r), 7);
+    assert_int_equal(ledger_check(r, &err), HAE_OK); /* against the checkpoint of 5 it read */
+    ledger_hash a, b;
+    assert_int_equal(ledger_root(r, 7, &a, &err), HAE_OK);
+    assert_int_equal(ledger_root(w, 7, &b, &err), HAE_OK);
+    assert_true(ledger_hash_equal(&a, &b));
+    assert_int_equal(ledger_append(r, "x", 1, NULL, &err), HAE_EPERM);
+    assert_int_equal(ledger_sign_checkpoint(r, &note, &err), HAE_EPERM);
+    ledger_close(r);
+    assert_int_equal(ledger_open_snapshot(&r, dir, &err), HAE_OK);
+    assert_int_equal(ledger_size(r), 11);
+    ledger_close(r);
+    ledger_close(w);
+    hae_buf_free(&vkey);
+    hae_buf_free(&note);
+    fixture_rmtree(dir);
+    free(dir);
 }
 
 int main(void) {
@@ -319,6 +356,7 @@ int main(void) {
         cmocka_unit_test(test_log_refuses_to_sign_a_tree_that_does_not_extend_its_checkpoint),
         cmocka_unit_test(test_notes_checkpoints_and_cosignatures),
         cmocka_unit_test(test_entry_is_canonical_and_holds_only_a_hash),
+        cmocka_unit_test(test_snapshot_reads_a_commit_point_beside_the_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,7 +109,7 @@ for _ in $(seq 1 50); do
   curl -sf --cacert "$ca" "$url/api/v1/ledger/checkpoint" >"$work/api.checkpoint" && break
   sleep 0.2
 done
-head -1 "$work/api.checkpoint" | grep -q '/haetae$' || fail "checkpoint origin"
+head -1 "$work/api.checkpoint" | grep -q '^haetae.local/[0-9a-f]\{16\}$' || fail "checkpoint origin"
 curl -sf --cacert "$ca" "$url/api/v1/ledger/proof/inclusion/0" | head -1 | grep -q 'c2sp.org/tlog-proof@v1' \
   || fail "inclusion proof"
 size=$(sed -n 2p "$work/api.checkpoint")
