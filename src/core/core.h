@@ -249,7 +249,8 @@ typedef enum {
     HAE_LOGFMT_JSON,    /* a JSON object: hae_event_decode_json */
     HAE_LOGFMT_SYSLOG,  /* RFC 3164 (BSD) or RFC 5424 */
     HAE_LOGFMT_AUDITD,  /* type=X msg=audit(SECONDS.MS:SERIAL): key=value ... */
-    HAE_LOGFMT_PLAIN    /* anything else: the line is the Message */
+    HAE_LOGFMT_PLAIN,   /* anything else: the line is the Message */
+    HAE_LOGFMT_ACCESS   /* Apache/nginx common or combined access log */
 } hae_log_format;
 
 const char *hae_log_format_name(hae_log_format fmt);
@@ -269,5 +270,13 @@ hae_log_format hae_log_format_detect(const char *line, size_t len);
  * Thread-safe; see docs/findings/log.md for the fields of each format. */
 int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size_t len,
                        hae_err *err);
+/* Adds the named fields of an authentication message (sshd, sudo, su,
+ * cron, the shadow tools, PAM modules) from PROGRAM's MSG to ev: User,
+ * TargetUser, SourceIp, SourcePort, AuthMethod, AuthResult
+ * (success/failure/invalid_user), Action, CommandLine, Tty, Pam*... See
+ * docs/findings/log.md. Adds nothing for a message it does not know.
+ * HAE_OK or HAE_ENOMEM. The syslog parser calls it; so does journald. */
+int hae_log_parse_auth(hae_event *ev, const char *program, size_t program_len, const char *msg,
+                       size_t len);
 
 #endif

@@ -7,11 +7,12 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/logline_int.h"
 
-static const char *const format_names[] = {"auto", "json", "syslog", "auditd", "plain"};
+static const char *const format_names[] = {"auto", "json", "syslog", "auditd", "plain", "access"};
 
 const char *hae_log_format_name(hae_log_format fmt) {
-    if ((unsigned)fmt > HAE_LOGFMT_PLAIN) {
+    if ((unsigned)fmt > HAE_LOGFMT_ACCESS) {
         return "unknown";
     }
     return format_names[fmt];
@@ -79,7 +80,7 @@ static const char *unreserved_name(const char *name, const char *format, char *r
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * days_from_civil); timegm() costs several times more per line. */
-static int64_t days_from_civil(int64_t y, int m, int d) {
+int64_t hae_log_days_from_civil(int64_t y, int m, int d) {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
     int64_t yoe = y - era * 400;
@@ -116,7 +117,7 @@ static int64_t local_utc_offset(int64_t local_sec) {
     return cached_offset;
 }
 
-static int month_number(const char *s) {
+int hae_log_month_number(const char *s) {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     for (int i = 0; i < 12; i++) {
         if (memcmp(s, names + 3 * i, 3) == 0) return i + 1;
@@ -127,7 +128,7 @@ static int month_number(const char *s) {
 /* RFC 3164 section 4.1.2: "Mmm dd hh:mm:ss" in local time, day padded with
  * a space ("Nov  2"); we also accept "Nov 02" and an unpadded "Nov 2". */
 static bool is_bsd_timestamp(const char *s, size_t len, size_t *end) {
-    if (len < 14 || month_number(s) == 0 || s[3] != ' ') return false;
+    if (len < 14 || hae_log_month_number(s) == 0 || s[3] != ' ') return false;
     size_t p = 4;
     if (s[p] == ' ') p++;
     if (!is_digit(s[p])) return false;
@@ -146,7 +147,7 @@ static bool is_bsd_timestamp(const char *s, size_t len, size_t *end) {
  * would put the line more than two days in the future (a December line read
  * in January), as rsyslog and journald do. */
 static int parse_bsd_time(const char *s, size_t end, int64_t *ns, hae_err *err) {
-    int mon = month_number(s);
+    int mon = hae_log_month_number(s);
     size_t p = 4 + (s[4] == ' ');
     size_t day_len = end - 9 - p;
     int day = digits_value(s + p, day_len);
@@ -159,9 +160,9 @@ static int parse_bsd_time(const char *s, size_t end, int64_t *ns, hae_err *err) 
     int64_t now_local = now_utc + local_utc_offset(now_utc);
     int year = year_of_days(now_local / 86400);
     int64_t clock = hour * 3600 + min * 60 + (sec == 60 ? 59 : sec);
-    int64_t local = days_from_civil(year, mon, day) * 86400 + clock;
+    int64_t local = hae_log_days_from_civil(year, mon, day) * 86400 + clock;
     if (local > now_local + 2 * 86400) {
-        local = days_from_civil(year - 1, mon, day) * 86400 + clock;
+        local = hae_log_days_from_civil(year - 1, mon, day) * 86400 + clock;
     }
     *ns = (local - local_utc_offset(local)) * 1000000000;
     return HAE_OK;
@@ -173,7 +174,7 @@ static bool is_rfc3339_start(const char *s, size_t len) {
 }
 
 /* RFC 3339 section 5.6 date-time, the whole of s[0..len). */
-static bool parse_rfc3339(const char *s, size_t len, int64_t *ns) {
+bool hae_log_parse_rfc3339(const char *s, size_t len, int64_t *ns) {
     if (!is_rfc3339_start(s, len) || !all_digits(s + 11, 2) || s[13] != ':' ||
         !all_digits(s + 14, 2) || s[16] != ':' || !all_digits(s + 17, 2)) {
         return false;
@@ -204,7 +205,7 @@ static bool parse_rfc3339(const char *s, size_t len, int64_t *ns) {
         p += 6;
     }
     if (p != len) return false;
-    int64_t days = days_from_civil(digits_value(s, 4), mon, day);
+    int64_t days = hae_log_days_from_civil(digits_value(s, 4), mon, day);
     int64_t unix_sec = days * 86400 + hour * 3600 + min * 60 + (sec == 60 ? 59 : sec) - offset;
     if (unix_sec >= INT64_MAX / 1000000000 || unix_sec <= INT64_MIN / 1000000000) {
         return false; /* int64 nanoseconds end in 1677 and 2262 */
@@ -232,6 +233,20 @@ static bool is_5424_version(const char *s, size_t len, size_t pos) {
     return n >= 1 && n <= 2 && pos + n < len && s[pos + n] == ' ' && s[pos] != '0';
 }
 
+/* What the header parsers learn that the message parsers need. */
+typedef struct {
+    const char *service;
+    const char *program; /* the TAG's program or APP-NAME, not NUL-terminated */
+    size_t program_len;
+    size_t msg; /* offset of MSG, len when absent */
+} syslog_head;
+
+/* RFC 5424 section 6.4: an UTF-8 MSG may start with a BOM. */
+static size_t skip_bom(const char *s, size_t len, size_t pos) {
+    if (len - pos >= 3 && memcmp(s + pos, "\xEF\xBB\xBF", 3) == 0) return pos + 3;
+    return pos;
+}
+
 static const char *syslog_service(const char *program, size_t n) {
     static const char *const auth_programs[] = {"sshd", "sshd-session", "sshd-auth", "sudo",
                                                 "su", "login"};
@@ -252,10 +267,10 @@ static int set_hostname(hae_event *ev, const char *s, size_t n) {
     return rc;
 }
 
-/* RFC 3164 section 4.1.3 TAG: "program[pid]:" or "program:" at pos. Returns
- * the service; sets nothing when pos does not hold a tag. */
+/* RFC 3164 section 4.1.3 TAG: "program[pid]:" or "program:" at pos. Fills
+ * head; sets nothing when pos does not hold a tag. */
 static int parse_bsd_tag(hae_event *ev, const char *s, size_t len, size_t pos,
-                         const char **service) {
+                         syslog_head *head) {
     size_t end = pos;
     while (end < len && s[end] != '[' && s[end] != ':' && s[end] != ' ' && s[end] != '\0') end++;
     size_t name_end = end;
@@ -269,7 +284,10 @@ static int parse_bsd_tag(hae_event *ev, const char *s, size_t len, size_t pos,
         end = close + 1;
     }
     if (name_end == pos || end >= len || s[end] != ':') return HAE_OK;
-    *service = syslog_service(s + pos, name_end - pos);
+    head->service = syslog_service(s + pos, name_end - pos);
+    head->program = s + pos;
+    head->program_len = name_end - pos;
+    head->msg = skip_spaces(s, len, end + 1);
     int rc = hae_event_add_strn(ev, "Program", s + pos, name_end - pos);
     if (rc == HAE_OK && pid_len > 0) {
         rc = add_decimal(ev, "Pid", s + pid_start, pid_len);
@@ -280,7 +298,7 @@ static int parse_bsd_tag(hae_event *ev, const char *s, size_t len, size_t pos,
 /* RFC 3164 after the timestamp: HOSTNAME SP TAG. The host name is absent
  * when the first word already looks like a tag ("sshd[1]:", "kernel:"). */
 static int parse_bsd_rest(hae_event *ev, const char *s, size_t len, size_t pos,
-                          const char **service) {
+                          syslog_head *head) {
     pos = skip_spaces(s, len, pos);
     size_t word_end = find_char(s, len, pos, ' ');
     size_t bracket = find_char(s, word_end, pos, '[');
@@ -290,7 +308,7 @@ static int parse_bsd_rest(hae_event *ev, const char *s, size_t len, size_t pos,
         if (rc < 0) return rc;
         pos = skip_spaces(s, len, word_end);
     }
-    return parse_bsd_tag(ev, s, len, pos, service);
+    return parse_bsd_tag(ev, s, len, pos, head);
 }
 
 /* One RFC 5424 header field (section 6): NILVALUE "-" or printable
@@ -389,7 +407,7 @@ static int parse_sd_element(hae_event *ev, const char *s, size_t len, size_t *po
 /* RFC 5424 section 6: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP
  * PROCID SP MSGID SP STRUCTURED-DATA [SP MSG]; pos is at VERSION. */
 static int parse_5424(hae_event *ev, const char *s, size_t len, size_t pos,
-                      const char **service, hae_err *err) {
+                      syslog_head *head, hae_err *err) {
     pos = find_char(s, len, pos, ' ') + 1;
     const char *f[5];
     size_t n[5];
@@ -402,13 +420,15 @@ static int parse_5424(hae_event *ev, const char *s, size_t len, size_t pos,
             return hae_err_set(err, HAE_EINVAL, "syslog: byte %zu: bad RFC 5424 %s", at, what[i]);
         }
     }
-    if (n[0] > 0 && !parse_rfc3339(f[0], n[0], &ev->time_ns)) {
+    if (n[0] > 0 && !hae_log_parse_rfc3339(f[0], n[0], &ev->time_ns)) {
         return hae_err_set(err, HAE_EINVAL, "syslog: byte %zu: bad RFC 5424 TIMESTAMP",
                            (size_t)(f[0] - s));
     }
     int rc = set_hostname(ev, f[1], n[1]);
     if (rc == HAE_OK && n[2] > 0) {
-        *service = syslog_service(f[2], n[2]);
+        head->service = syslog_service(f[2], n[2]);
+        head->program = f[2];
+        head->program_len = n[2];
         rc = hae_event_add_strn(ev, "Program", f[2], n[2]);
     }
     if (rc == HAE_OK && n[3] > 0) {
@@ -429,11 +449,12 @@ static int parse_5424(hae_event *ev, const char *s, size_t len, size_t pos,
     if (rc == HAE_OK && pos < len && s[pos] != ' ') {
         rc = hae_err_set(err, HAE_EINVAL, "syslog: byte %zu: expected a space before MSG", pos);
     }
+    head->msg = pos < len ? skip_bom(s, len, pos + 1) : len;
     return rc;
 }
 
 static int parse_syslog(hae_event *ev, const char *s, size_t len, hae_err *err) {
-    const char *service = "syslog";
+    syslog_head head = {.service = "syslog", .msg = len};
     size_t pos = 0;
     bool has_priority = read_priority(s, len, &pos);
     if (s[0] == '<' && !has_priority) {
@@ -442,22 +463,25 @@ static int parse_syslog(hae_event *ev, const char *s, size_t len, hae_err *err) 
     int rc = HAE_OK;
     size_t end = 0;
     if (has_priority && is_5424_version(s, len, pos)) {
-        rc = parse_5424(ev, s, len, pos, &service, err);
+        rc = parse_5424(ev, s, len, pos, &head, err);
     } else if (is_bsd_timestamp(s + pos, len - pos, &end)) {
         rc = parse_bsd_time(s + pos, end, &ev->time_ns, err);
-        if (rc == HAE_OK) rc = parse_bsd_rest(ev, s, len, pos + end, &service);
+        if (rc == HAE_OK) rc = parse_bsd_rest(ev, s, len, pos + end, &head);
     } else if (is_rfc3339_start(s + pos, len - pos)) {
         end = find_char(s, len, pos, ' ');
-        if (!parse_rfc3339(s + pos, end - pos, &ev->time_ns)) {
+        if (!hae_log_parse_rfc3339(s + pos, end - pos, &ev->time_ns)) {
             return hae_err_set(err, HAE_EINVAL, "syslog: byte %zu: bad RFC 3339 timestamp", pos);
         }
-        rc = parse_bsd_rest(ev, s, len, end, &service);
+        rc = parse_bsd_rest(ev, s, len, end, &head);
     } else if (has_priority) {
-        rc = parse_bsd_tag(ev, s, len, pos, &service); /* RFC 3164 4.3.3: no timestamp */
+        rc = parse_bsd_tag(ev, s, len, pos, &head); /* RFC 3164 4.3.3: no timestamp */
     } else {
         return hae_err_set(err, HAE_EINVAL, "syslog: byte 0: expected <PRI> or a timestamp");
     }
-    if (rc == HAE_OK) rc = hae_event_set_source(ev, "linux", NULL, service);
+    if (rc == HAE_OK && head.program && head.msg < len) {
+        rc = hae_log_parse_auth(ev, head.program, head.program_len, s + head.msg, len - head.msg);
+    }
+    if (rc == HAE_OK) rc = hae_event_set_source(ev, "linux", NULL, head.service);
     return rc;
 }
 
@@ -661,7 +685,7 @@ static bool looks_like_syslog(const char *s, size_t len) {
     size_t pos = 0, end = 0;
     if (read_priority(s, len, &pos)) return true;
     return is_bsd_timestamp(s, len, &end) ||
-           (is_rfc3339_start(s, len) && parse_rfc3339(s, find_char(s, len, 0, ' '), &(int64_t){0}));
+           (is_rfc3339_start(s, len) && hae_log_parse_rfc3339(s, find_char(s, len, 0, ' '), &(int64_t){0}));
 }
 
 hae_log_format hae_log_format_detect(const char *line, size_t len) {
@@ -669,6 +693,7 @@ hae_log_format hae_log_format_detect(const char *line, size_t len) {
     while (pos < len && (line[pos] == ' ' || line[pos] == '\t')) pos++;
     if (pos < len && line[pos] == '{') return HAE_LOGFMT_JSON;
     if (looks_like_auditd(line, len)) return HAE_LOGFMT_AUDITD;
+    if (hae_log_looks_like_access(line, len)) return HAE_LOGFMT_ACCESS;
     if (looks_like_syslog(line, len)) return HAE_LOGFMT_SYSLOG;
     return HAE_LOGFMT_PLAIN;
 }
@@ -680,6 +705,7 @@ static int parse_json(hae_event *ev, const char *line, size_t len, hae_err *err)
     if (rc == HAE_OK && !hae_event_get(ev, "Message")) {
         rc = hae_event_add_strn(ev, "Message", line, len);
     }
+    if (rc == HAE_OK) rc = hae_log_map_web_json(ev);
     if (rc < 0) hae_err_prefix(err, "json: ");
     return rc;
 }
@@ -696,6 +722,7 @@ int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size
                                          : hae_err_set(err, HAE_EINVAL, "syslog: empty line");
             break;
         case HAE_LOGFMT_AUDITD: rc = parse_auditd(ev, line, len, err); break;
+        case HAE_LOGFMT_ACCESS: rc = hae_log_parse_access(ev, line, len, err); break;
         case HAE_LOGFMT_PLAIN: rc = hae_event_set_source(ev, "linux", NULL, NULL); break;
         default: rc = hae_err_set(err, HAE_EINVAL, "log format %d unknown", (int)fmt); break;
         }
