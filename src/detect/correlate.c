@@ -7,7 +7,9 @@
  * least recently updated group is evicted and counted in the stats, so a
  * flood of distinct keys costs memory once, never silently. A correlation
  * fires when its condition holds after an event, then its group restarts,
- * so one burst yields one alert. Events must come in time order. */
+ * so one burst yields one alert. A correlation may take another's firings
+ * as its input (brute force, then a success from the same source). Events
+ * must come in time order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,8 +292,11 @@ int correlator_feed(detect_engine *e, const rule *base, const hae_event *ev, det
         detect_hit hit = {.rule = &cr->info, .event = ev, .group = key.data, .count = count,
                           .first_ns = first, .last_ns = t};
         e->stats.hits++;
-        rc = on_hit(ctx, &hit, err);
+        if (cr->info.generates) rc = on_hit(ctx, &hit, err);
         group_remove(e->correlator, g); /* one alert per burst: start counting again */
+        /* a correlation of correlations sees this firing as one match, at the
+         * event that completed it; resolution bounded the depth */
+        if (rc == HAE_OK && cr->corr_user_count) rc = correlator_feed(e, cr, ev, on_hit, ctx, err);
     }
     e->stats.correlation_groups = e->correlator->groups;
     hae_buf_free(&key);

@@ -256,39 +256,59 @@ static int link_user(detect_engine *e, rule *base, uint32_t corr_index) {
     return HAE_OK;
 }
 
-/* Resolves each correlation's rule references; drops (and reports) those
- * naming rules that are not loaded. */
+enum { CORRELATION_DEPTH_MAX = 4 };
+
+/* NULL when every rule r refers to is loaded and, for a correlation of
+ * correlations, resolves in turn without a cycle; else the failing name. */
+static const char *unresolved_ref(detect_engine *e, const rule *r, int depth) {
+    const corr_def *c = r->corr;
+    for (size_t k = 0; c && k < c->rule_count; k++) {
+        const rule *ref = find_rule(e, c->rule_refs[k]);
+        if (!ref || ref == r) return c->rule_refs[k];
+        if (ref->corr && (depth >= CORRELATION_DEPTH_MAX || unresolved_ref(e, ref, depth + 1))) {
+            return c->rule_refs[k];
+        }
+    }
+    return NULL;
+}
+
+static void report_unresolved(const rule *r, const char *missing, detect_report_fn report,
+                              void *ctx) {
+    if (!report) return;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s:%d: correlation refers to '%s', which is not a loaded "
+             "rule (or its references form a cycle)", r->info.file, r->info.line, missing);
+    report(ctx, r->info.file, DETECT_RULE_INVALID, &r->info, reason);
+}
+
+/* Resolves each correlation's rule references, which may name detection
+ * rules or other correlations; drops (and reports) those that do not
+ * resolve. Validity is decided over the whole set before any rule is
+ * dropped, so the answer does not depend on file order. */
 static int resolve_correlations(detect_engine *e, detect_report_fn report, void *ctx,
                                 hae_err *err) {
+    bool *keep = calloc(e->rule_count + 1, sizeof *keep);
+    if (!keep) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < e->rule_count; i++) {
+        const char *missing = unresolved_ref(e, e->rules[i], 0);
+        keep[i] = !missing;
+        if (missing) report_unresolved(e->rules[i], missing, report, ctx);
+    }
     size_t kept = 0;
     for (size_t i = 0; i < e->rule_count; i++) {
-        rule *r = e->rules[i];
-        corr_def *c = r->corr;
-        const char *missing = NULL;
-        if (c) {
-            c->rules = hae_arena_alloc(&e->arena, c->rule_count * sizeof(void *));
-            if (!c->rules) return hae_err_set(err, HAE_ENOMEM, "out of memory");
-            for (size_t k = 0; k < c->rule_count && !missing; k++) {
-                c->rules[k] = find_rule(e, c->rule_refs[k]);
-                if (!c->rules[k] || c->rules[k]->corr) missing = c->rule_refs[k];
-            }
-        }
-        if (missing) {
-            if (report) {
-                char reason[512];
-                snprintf(reason, sizeof reason, "%s:%d: correlation refers to '%s', which is not "
-                         "a loaded detection rule", r->info.file, r->info.line, missing);
-                report(ctx, r->info.file, DETECT_RULE_INVALID, &r->info, reason);
-            }
-            continue;
-        }
-        r->index = (uint32_t)kept;
-        e->rules[kept++] = r;
+        if (!keep[i]) continue;
+        e->rules[i]->index = (uint32_t)kept;
+        e->rules[kept++] = e->rules[i];
     }
+    free(keep);
     e->rule_count = kept;
     for (size_t i = 0; i < e->rule_count; i++) {
         corr_def *c = e->rules[i]->corr;
-        for (size_t k = 0; c && k < c->rule_count; k++) {
+        if (!c) continue;
+        c->rules = hae_arena_alloc(&e->arena, c->rule_count * sizeof(void *));
+        if (!c->rules) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+        for (size_t k = 0; k < c->rule_count; k++) {
+            c->rules[k] = find_rule(e, c->rule_refs[k]);
             if (link_user(e, c->rules[k], (uint32_t)i) < 0) return hae_err_set(err, HAE_ENOMEM, "out of memory");
             if (!c->generate) c->rules[k]->info.generates = false;
         }

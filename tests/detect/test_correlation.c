@@ -163,6 +163,46 @@ static void test_unknown_rule_reference_is_reported(void **state) {
     assert_non_null(strstr(reason, "bad timespan 'soon'"));
 }
 
+static void test_correlation_of_correlations_needs_the_burst_then_the_success(void **state) {
+    (void)state;
+    const char *yaml = FAILED_LOGIN GOOD_LOGIN
+        "title: brute force\nname: brute_force\ncorrelation:\n  type: event_count\n"
+        "  rules: [failed_login]\n  group-by: [SourceIp]\n  timespan: 5m\n  condition: {gte: 3}\n---\n"
+        "title: success after brute force\ncorrelation:\n  type: temporal_ordered\n"
+        "  rules: [brute_force, good_login]\n  group-by: [SourceIp]\n  timespan: 10m\n";
+    for (int prefilter = 0; prefilter < 2; prefilter++) {
+        detect_engine *e = engine_with(yaml, prefilter);
+        hit_log log = {0};
+        char buf[256];
+        /* two failures then a success: a typo, not a burst */
+        assert_int_equal(engine_feed(e, event(buf, sizeof buf, 0, "10.0.0.1", "root", "Failed"), &log), 0);
+        assert_int_equal(engine_feed(e, event(buf, sizeof buf, 1, "10.0.0.1", "root", "Failed"), &log), 0);
+        assert_int_equal(engine_feed(e, event(buf, sizeof buf, 2, "10.0.0.1", "root", "Accepted"), &log), 0);
+        /* a burst from one address, a success from another: quiet */
+        for (int i = 0; i < 3; i++) {
+            /* brute force is an input here (generate: false): it fires unreported */
+            assert_int_equal(engine_feed(e, event(buf, sizeof buf, 10 + i, "10.0.0.2", "root", "Failed"), &log), 0);
+        }
+        assert_int_equal(engine_feed(e, event(buf, sizeof buf, 20, "10.0.0.3", "alice", "Accepted"), &log), 0);
+        /* the burst's own address succeeding: fires */
+        assert_int_equal(engine_feed(e, event(buf, sizeof buf, 30, "10.0.0.2", "root", "Accepted"), &log), 1);
+        assert_string_equal(log.last_rule, "success after brute force");
+        assert_string_equal(log.last_group, "10.0.0.2");
+        detect_engine_free(e);
+    }
+}
+
+static void test_correlation_cycle_is_reported(void **state) {
+    (void)state;
+    const char *yaml = "title: a\nname: a\ncorrelation:\n  type: event_count\n  rules: [b]\n"
+                       "  timespan: 1m\n  condition: {gte: 2}\n---\n"
+                       "title: b\nname: b\ncorrelation:\n  type: event_count\n  rules: [a]\n"
+                       "  timespan: 1m\n  condition: {gte: 2}\n";
+    char reason[1024];
+    assert_int_equal(load_status(yaml, reason, sizeof reason), DETECT_RULE_INVALID);
+    assert_non_null(strstr(reason, "cycle"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_count_fires_at_threshold_per_group),
@@ -173,6 +213,8 @@ int main(void) {
         cmocka_unit_test(test_generate_true_keeps_base_matches),
         cmocka_unit_test(test_bound_evicts_oldest_group_and_counts_it),
         cmocka_unit_test(test_unknown_rule_reference_is_reported),
+        cmocka_unit_test(test_correlation_of_correlations_needs_the_burst_then_the_success),
+        cmocka_unit_test(test_correlation_cycle_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
