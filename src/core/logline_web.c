@@ -3,8 +3,10 @@
  * cs-user-agent, cs-referer...): Apache's and nginx's common and combined
  * formats (optionally led by "vhost:port", Apache's vhost_combined) and
  * their JSON variants, whatever the key names nginx or Apache were told to
- * use among the usual ones. Request fields are kept as logged, still
- * percent-encoded, because the rules match the encoded forms too. */
+ * use among the usual ones. The servers' own escapes (\\" and \\xHH) are
+ * undone, so a field holds what the client sent; percent-encoding is kept,
+ * because the rules match the encoded forms too. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -82,6 +84,44 @@ static bool read_quoted(const char *s, size_t len, size_t *pos, const char **val
 
 static bool is_dash(const char *s, size_t n) { return n == 1 && s[0] == '-'; }
 
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Undoes Apache's and nginx's log escapes (\", \\, \xHH) into out, which
+ * holds n bytes; returns the decoded length. Unknown escapes stay as they are. */
+static size_t unescape(const char *s, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\\' || i + 1 == n) {
+            out[o++] = s[i];
+        } else if (s[i + 1] == '"' || s[i + 1] == '\\') {
+            out[o++] = s[++i];
+        } else if (s[i + 1] == 'x' && i + 3 < n && hex_digit(s[i + 2]) >= 0 &&
+                   hex_digit(s[i + 3]) >= 0) {
+            out[o++] = (char)(hex_digit(s[i + 2]) * 16 + hex_digit(s[i + 3]));
+            i += 3;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
+}
+
+typedef int (*add_fn)(hae_event *ev, const char *name, const char *s, size_t n);
+
+static int add_unescaped(hae_event *ev, const char *name, const char *s, size_t n, add_fn add) {
+    if (!memchr(s, '\\', n)) return add(ev, name, s, n);
+    char *plain = malloc(n);
+    if (!plain) return HAE_ENOMEM;
+    int rc = add(ev, name, plain, unescape(s, n, plain));
+    free(plain);
+    return rc;
+}
+
 static int add_unless_dash(hae_event *ev, const char *name, const char *s, size_t n) {
     return is_dash(s, n) || n == 0 ? HAE_OK : hae_event_add_strn(ev, name, s, n);
 }
@@ -108,8 +148,8 @@ static int add_uri(hae_event *ev, const char *uri, size_t n) {
 
 /* "%r": METHOD SP TARGET SP PROTOCOL; anything else (a TLS handshake sent
  * to the plain port, "-") is kept whole as cs-request. */
-static int add_request(hae_event *ev, const char *r, size_t n) {
-    int rc = add_unless_dash(ev, "cs-request", r, n);
+static int add_request(hae_event *ev, const char *name, const char *r, size_t n) {
+    int rc = add_unless_dash(ev, name, r, n);
     const char *sp1 = memchr(r, ' ', n);
     if (rc < 0 || !sp1) return rc;
     size_t method_len = (size_t)(sp1 - r);
@@ -159,7 +199,7 @@ static int parse_after_time(hae_event *ev, const char *s, size_t len, size_t pos
     if (!read_quoted(s, len, &pos, &request, &request_len)) {
         return hae_err_set(err, HAE_EINVAL, "access log: byte %zu: expected the quoted request", pos);
     }
-    int rc = add_request(ev, request, request_len);
+    int rc = add_unescaped(ev, "cs-request", request, request_len, add_request);
     for (int i = 0; rc == HAE_OK && i < 2; i++) {
         pos = skip_space(s, len, pos);
         size_t end = word_end(s, len, pos);
@@ -174,7 +214,7 @@ static int parse_after_time(hae_event *ev, const char *s, size_t len, size_t pos
         size_t n;
         pos = skip_space(s, len, pos);
         if (!read_quoted(s, len, &pos, &v, &n)) break; /* the common format ends here */
-        rc = add_unless_dash(ev, quoted_names[i], v, n);
+        rc = add_unescaped(ev, quoted_names[i], v, n, add_unless_dash);
     }
     return rc;
 }
@@ -224,7 +264,7 @@ static int map_request_target(hae_event *ev) {
         return rc;
     }
     f = hae_event_get(ev, "request");
-    return f ? add_request(ev, f->value, f->value_len) : HAE_OK;
+    return f ? add_request(ev, "cs-request", f->value, f->value_len) : HAE_OK;
 }
 
 /* nginx's $time_local ("10/Oct/2026:13:55:36 +0900") or $time_iso8601,
