@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define HAE_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+/* Functions whose result must be checked (errors are returned, not logged). */
+#define HAE_MUST_USE __attribute__((warn_unused_result))
 
 /* ---- errors ---------------------------------------------------------- */
 

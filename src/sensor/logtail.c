@@ -7,7 +7,15 @@
  * then switch to the new file from its start), and opens files that did not
  * exist before. inotify on the containing directories only says when to
  * look; without it (or for a directory that does not exist yet) the caller
- * polls. */
+ * polls.
+ *
+ * Positions survive restarts: the agent saves log_tail_positions after the
+ * events before them are durable and hands them back to log_tail_resume,
+ * which picks each file up where it stopped, finishes a file rotated while
+ * the agent was down from its rotated name, and says what it cannot read
+ * back (a log.gap finding), so killing the agent hides nothing. Line ids
+ * are derived from the file and the line (host, device, inode, offset,
+ * content), so a line read twice around a crash is one event downstream. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -16,6 +24,10 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
 
 #include "sensor/sensor.h"
 
@@ -37,6 +49,8 @@ typedef struct tail_file {
     unsigned part;      /* parts of an overlong line emitted so far */
     int watch;          /* inotify watch descriptor, -1 when unwatched */
     int last_errno;     /* the error already reported, so it is said once */
+    size_t head_len;    /* bytes covered by head_hash: inode numbers are reused, */
+    uint64_t head_hash; /* so a saved position also names the file's first bytes */
 } tail_file;
 
 struct log_tail {
@@ -67,6 +81,32 @@ static int note_error(tail_file *f, int errnum, const char *what, const hae_sink
     return errnum ? emit_error(f, errnum, what, sink, err) : HAE_OK;
 }
 
+/* A UUID-shaped id (RFC 9562 version 8) from BLAKE2b over where the line
+ * is and what it says: re-reading the same bytes gives the same id. */
+static int line_id(char out[HAE_ID_LEN], const tail_file *f, const char *line, size_t len,
+                   off_t at) {
+    unsigned char digest[64];
+    char where[96];
+    int n = snprintf(where, sizeof where, "%ju:%ju:%jd:%u:", (uintmax_t)f->dev,
+                     (uintmax_t)f->ino, (intmax_t)at, f->part);
+    const char *host = hae_host_name();
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && EVP_DigestInit_ex(md, EVP_blake2b512(), NULL) &&
+              EVP_DigestUpdate(md, host, strlen(host) + 1) &&
+              EVP_DigestUpdate(md, where, (size_t)n) && EVP_DigestUpdate(md, line, len) &&
+              EVP_DigestFinal_ex(md, digest, NULL);
+    EVP_MD_CTX_free(md);
+    if (!ok) return HAE_ENOMEM;
+    digest[6] = (unsigned char)(0x80 | (digest[6] & 0x0f));
+    digest[8] = (unsigned char)(0x80 | (digest[8] & 0x3f));
+    const unsigned char *b = digest;
+    snprintf(out, HAE_ID_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    return HAE_OK;
+}
+
 /* Parses the line (a line that breaks its format stays a plain line with
  * ParseError saying why), then adds where it came from. */
 static int line_event(hae_event *ev, const tail_file *f, const char *line, size_t len,
@@ -78,7 +118,7 @@ static int line_event(hae_event *ev, const tail_file *f, const char *line, size_
         if (rc == HAE_OK) rc = hae_event_add_str(ev, "ParseError", perr.msg);
     }
     if (rc < 0) return rc;
-    rc = hae_id_new(ev->id);
+    rc = line_id(ev->id, f, line, len, at);
     if (ev->time_ns == 0) ev->time_ns = hae_time_now_ns();
     if (rc == HAE_OK && !ev->host) rc = hae_event_set_host(ev, hae_host_name());
     if (rc == HAE_OK && !ev->service) {
@@ -174,6 +214,7 @@ static void close_file(tail_file *f) {
     f->fd = -1;
     f->offset = 0;
     f->part = 0;
+    f->head_len = 0;
     hae_buf_reset(&f->pending);
 }
 
@@ -196,6 +237,7 @@ static int open_file(tail_file *f, bool at_end, const hae_sink *sink, hae_err *e
     f->ino = st.st_ino;
     f->offset = at_end ? st.st_size : 0;
     f->part = 0;
+    f->head_len = 0;
     hae_buf_reset(&f->pending);
     return note_error(f, 0, "", sink, err);
 }
@@ -209,6 +251,7 @@ static int poll_file(log_tail *t, tail_file *f, const hae_sink *sink, hae_err *e
             rc = flush_pending(f, sink, err); /* copytruncate: start over */
             f->offset = 0;
             f->part = 0;
+            f->head_len = 0;
         }
         if (rc == HAE_OK) rc = drain(t, f, sink, err);
     }
@@ -228,6 +271,208 @@ static int poll_file(log_tail *t, tail_file *f, const hae_sink *sink, hae_err *e
     }
     rc = open_file(f, false, sink, err);
     return rc == HAE_OK && f->fd >= 0 ? drain(t, f, sink, err) : rc;
+}
+
+/* ---- positions across restarts -------------------------------------- */
+
+#define HEAD_MAX 1024
+
+typedef struct saved_position {
+    uintmax_t dev, ino;
+    intmax_t offset;
+    size_t head_len;
+    uint64_t head_hash;
+    char path[4096];
+} saved_position;
+
+/* BLAKE2b of the first len bytes of fd; false when they cannot be read. */
+static bool hash_head(int fd, size_t len, uint64_t *hash) {
+    unsigned char head[HEAD_MAX], digest[64];
+    if (len > sizeof head) return false;
+    ssize_t n = len ? pread(fd, head, len, 0) : 0;
+    if (n != (ssize_t)len) return false;
+    unsigned int digest_len = 0;
+    if (!EVP_Digest(head, len, digest, &digest_len, EVP_blake2b512(), NULL)) return false;
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) h = h << 8 | digest[i];
+    *hash = h;
+    return true;
+}
+
+/* The head grows with what was read, up to HEAD_MAX bytes. */
+static void update_head(tail_file *f, off_t committed) {
+    size_t want = committed < HEAD_MAX ? (size_t)committed : HEAD_MAX;
+    if (want <= f->head_len) return;
+    uint64_t h;
+    if (hash_head(f->fd, want, &h)) {
+        f->head_len = want;
+        f->head_hash = h;
+    }
+}
+
+static bool same_head(int fd, const saved_position *p) {
+    uint64_t h;
+    return hash_head(fd, p->head_len, &h) && h == p->head_hash;
+}
+
+/* Where f's next unread line starts: a held partial line is read again. */
+static off_t committed_offset(const tail_file *f) {
+    return f->pending.len ? f->pending_at : f->offset;
+}
+
+int log_tail_positions(log_tail *t, hae_buf *out) {
+    hae_buf_reset(out);
+    int rc = hae_buf_append_str(out, "");
+    for (size_t i = 0; i < t->count && rc == HAE_OK; i++) {
+        tail_file *f = &t->files[i];
+        if (f->fd < 0 || strchr(f->path, '\n')) continue;
+        off_t committed = committed_offset(f);
+        update_head(f, committed);
+        rc = hae_buf_printf(out, "%ju %ju %jd %zu %016" PRIx64 " %s\n", (uintmax_t)f->dev,
+                            (uintmax_t)f->ino, (intmax_t)committed, f->head_len, f->head_hash,
+                            f->path);
+    }
+    return rc;
+}
+
+/* "DEV INO OFFSET HEADLEN HEADHASH PATH", the path to the end of the line. */
+static bool parse_position(const char *line, size_t n, saved_position *p) {
+    char copy[sizeof p->path + 96];
+    if (n == 0 || n >= sizeof copy || memchr(line, '\0', n)) return false;
+    memcpy(copy, line, n);
+    copy[n] = '\0';
+    int used = 0;
+    if (sscanf(copy, "%ju %ju %jd %zu %16" SCNx64 " %n", &p->dev, &p->ino, &p->offset,
+               &p->head_len, &p->head_hash, &used) != 5 ||
+        used == 0 || p->offset < 0 || p->head_len > HEAD_MAX ||
+        (intmax_t)p->head_len > p->offset || copy[used] != '/' ||
+        (size_t)(n - (size_t)used) >= sizeof p->path) {
+        return false;
+    }
+    memcpy(p->path, copy + used, n - (size_t)used + 1);
+    return true;
+}
+
+static int emit_gap(const char *path, const char *why, const saved_position *p,
+                    const hae_sink *sink, hae_err *err) {
+    hae_event ev;
+    int rc = p ? hae_finding_init(&ev, SENSOR, "log.gap", HAE_SEV_MEDIUM,
+                                  "%s %s: lines after byte %jd of its old file (inode %ju) "
+                                  "cannot be read back", path, why, p->offset, p->ino)
+               : hae_finding_init(&ev, SENSOR, "log.gap", HAE_SEV_MEDIUM, "%s", why);
+    if (rc == HAE_OK && path) rc = hae_event_add_str(&ev, "LogFile", path);
+    if (rc == HAE_OK && p) rc = hae_event_add_int(&ev, "GapOffset", p->offset);
+    if (rc == HAE_OK && p) rc = hae_event_add_uint(&ev, "GapInode", p->ino);
+    if (rc == HAE_OK) rc = hae_emit(sink, &ev, err);
+    hae_event_clear(&ev);
+    return rc;
+}
+
+/* Reads the rest of the file rotated away from f while the agent was down
+ * (same device and inode, a name starting with f's: auth.log.1,
+ * auth.log-20261204); false when it is not there any more. */
+static int finish_rotated(log_tail *t, const tail_file *f, const saved_position *p,
+                          const hae_sink *sink, hae_err *err, bool *found) {
+    *found = false;
+    DIR *dir = opendir(f->dir);
+    if (!dir) return HAE_OK;
+    size_t name_len = strlen(f->name);
+    struct dirent *d;
+    int rc = HAE_OK;
+    while (!*found && (d = readdir(dir)) != NULL) {
+        struct stat st;
+        if (strncmp(d->d_name, f->name, name_len) != 0 || d->d_name[name_len] == '\0' ||
+            fstatat(dirfd(dir), d->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode) ||
+            (uintmax_t)st.st_dev != p->dev || (uintmax_t)st.st_ino != p->ino) {
+            continue;
+        }
+        tail_file old = {.fd = -1, .watch = -1, .name = f->name};
+        if (asprintf(&old.path, "%s/%s", f->dir, d->d_name) < 0) {
+            old.path = NULL;
+            rc = hae_err_set(err, HAE_ENOMEM, "log: out of memory");
+            break;
+        }
+        old.fd = open(old.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (old.fd >= 0 && !same_head(old.fd, p)) { /* the inode now holds another file */
+            close(old.fd);
+            free(old.path);
+            continue;
+        }
+        *found = true;
+        old.dev = st.st_dev;
+        old.ino = st.st_ino;
+        old.offset = (off_t)p->offset;
+        if (old.fd < 0) {
+            rc = emit_gap(f->path, "was rotated while the agent was down and its old file is "
+                          "unreadable", p, sink, err);
+        } else if (st.st_size < old.offset) {
+            rc = emit_gap(f->path, "was rotated and cut while the agent was down", p, sink, err);
+        } else {
+            rc = drain(t, &old, sink, err);
+            if (rc == HAE_OK) rc = flush_pending(&old, sink, err);
+        }
+        close_file(&old);
+        hae_buf_free(&old.pending);
+        free(old.path);
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int resume_file(log_tail *t, tail_file *f, const saved_position *p,
+                       const hae_sink *sink, hae_err *err) {
+    if (f->fd >= 0 && (uintmax_t)f->dev == p->dev && (uintmax_t)f->ino == p->ino) {
+        struct stat st;
+        if (same_head(f->fd, p) && fstat(f->fd, &st) == 0 && st.st_size >= (off_t)p->offset) {
+            f->offset = (off_t)p->offset;
+            return HAE_OK;
+        }
+        /* cut, or deleted and its inode given to the new file */
+        f->offset = 0;
+        return emit_gap(f->path, "was truncated or replaced while the agent was down", p, sink,
+                        err);
+    }
+    /* The name holds a new file, written while the agent was down: all of
+     * it is new, after what is left of the old one. */
+    if (f->fd >= 0) f->offset = 0;
+    bool found;
+    int rc = finish_rotated(t, f, p, sink, err, &found);
+    if (rc == HAE_OK && !found) {
+        rc = emit_gap(f->path, "was rotated while the agent was down and its old file is gone "
+                      "or compressed", p, sink, err);
+    }
+    return rc;
+}
+
+static tail_file *file_named(log_tail *t, const char *path) {
+    for (size_t i = 0; i < t->count; i++) {
+        if (strcmp(t->files[i].path, path) == 0) return &t->files[i];
+    }
+    return NULL;
+}
+
+int log_tail_resume(log_tail *t, const char *saved, size_t len, const hae_sink *sink,
+                    hae_err *err) {
+    saved_position *p = malloc(sizeof *p);
+    if (!p) return hae_err_set(err, HAE_ENOMEM, "log: out of memory");
+    int rc = HAE_OK;
+    size_t line = 0;
+    for (size_t pos = 0; pos < len && rc == HAE_OK; line++) {
+        const char *nl = memchr(saved + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - saved) : len;
+        if (!parse_position(saved + pos, end - pos, p)) {
+            char why[96];
+            snprintf(why, sizeof why, "saved log positions: line %zu is unreadable; that file "
+                     "is read from its end", line + 1);
+            rc = emit_gap(NULL, why, NULL, sink, err);
+        } else {
+            tail_file *f = file_named(t, p->path);
+            if (f) rc = resume_file(t, f, p, sink, err);
+        }
+        pos = end + 1;
+    }
+    free(p);
+    return rc;
 }
 
 /* ---- the tail -------------------------------------------------------- */

@@ -124,6 +124,16 @@ int log_tail_open(log_tail **out, const char *const *paths, size_t count, bool f
 int log_tail_fd(const log_tail *t); /* inotify fd, or -1: poll with a timeout */
 int log_tail_read(log_tail *t, const hae_sink *sink, hae_err *err);
 void log_tail_close(log_tail *t);
+/* Where each file was read up to (a text line per file: device, inode,
+ * offset, a hash of its first bytes, path), to be saved once the events
+ * before it are durable. */
+int log_tail_positions(log_tail *t, hae_buf *out) HAE_MUST_USE;
+/* Before the first read, picks each file up at its saved position: a file
+ * rotated while the agent was down is finished from its rotated name first;
+ * what cannot be read back (truncated, compressed, deleted, or a damaged
+ * saved line) becomes a log.gap finding on sink. */
+int log_tail_resume(log_tail *t, const char *saved, size_t len, const hae_sink *sink,
+                    hae_err *err) HAE_MUST_USE;
 
 /* journald through libsystemd when built with it; HAE_ENOTSUP otherwise. */
 typedef struct log_journal log_journal;
