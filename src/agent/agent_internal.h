@@ -33,4 +33,24 @@ hae_sink finding_filter_sink(finding_filter *f);
 int finding_memory_end_scan(finding_memory *m); /* current becomes previous */
 void finding_memory_free(finding_memory *m);
 
+/* Where the log files and the journal were read up to, kept in the state
+ * directory (log-positions, journal-cursor) so a restarted agent reads
+ * what was written while it was down. */
+typedef struct read_positions {
+    log_tail *logs;          /* borrowed; NULL when no files are followed */
+    log_journal *journal;    /* borrowed; NULL when journald is not read */
+    char *logs_path;
+    char *cursor_path;
+    hae_buf logs_saved;      /* as last written, to skip unchanged saves */
+    hae_buf logs_now;
+    char *cursor_saved;
+} read_positions;
+
+/* Resumes logs and journal from the saved positions, reports what cannot be
+ * read back on sink, and reads what is there already. */
+int read_positions_resume(read_positions *p, const agent_config *cfg, log_tail *logs,
+                          log_journal *journal, const hae_sink *sink, hae_err *err) HAE_MUST_USE;
+int read_positions_save(read_positions *p, hae_err *err) HAE_MUST_USE;
+void read_positions_free(read_positions *p);
+
 #endif

@@ -22,9 +22,7 @@ typedef struct agent_state {
     int64_t next_scan_ns;
     int64_t last_flush_ns;
     bool read_failed[4];
-    char *positions_path;   /* state_dir/log-positions */
-    hae_buf positions;      /* as last saved */
-    hae_buf positions_now;
+    read_positions positions;
 } agent_state;
 
 static const char *const changed_actions[] = {"created", "modified", "renamed", "moved"};
@@ -159,43 +157,11 @@ static int drain_ready(agent_state *a, const struct pollfd *fds, const int *kind
 
 static int64_t ms_to_ns(unsigned ms) { return (int64_t)ms * 1000000; }
 
-/* Log positions from the previous run: lines written while the agent was
- * down are read now, and what cannot be is reported. */
-static int resume_logs(agent_state *a, hae_err *err) {
-    if (!a->logs) return HAE_OK;
-    int rc = agent_state_path(a->cfg, "log-positions", &a->positions_path, err);
-    if (rc < 0) return rc;
-    hae_err why = {0};
-    rc = hae_file_read_all(a->positions_path, &a->positions, &why);
-    if (rc == HAE_ENOENT) return HAE_OK; /* first run: the files are followed from their end */
-    if (rc < 0) return agent_report_unavailable(&a->out, "log positions", &why, err);
-    rc = log_tail_resume(a->logs, a->positions.data, a->positions.len, &a->out, err);
-    /* read now: no inotify event comes for what is already there */
-    return rc == HAE_OK ? log_tail_read(a->logs, &a->out, err) : rc;
-}
-
-/* Called after a spool flush, so a saved position never runs ahead of the
- * events it covers; a crash between the two re-reads lines, whose ids are
- * stable, rather than losing them. */
-static int save_log_positions(agent_state *a, hae_err *err) {
-    if (!a->logs || !a->positions_path) return HAE_OK;
-    int rc = log_tail_positions(a->logs, &a->positions_now);
-    if (rc < 0) return hae_err_set(err, rc, "agent: out of memory for log positions");
-    if (a->positions_now.len == a->positions.len &&
-        memcmp(a->positions_now.data, a->positions.data, a->positions.len) == 0) {
-        return HAE_OK;
-    }
-    rc = hae_file_write_atomic(a->positions_path, a->positions_now.data, a->positions_now.len,
-                               0600, err);
-    hae_buf tmp = a->positions;
-    a->positions = a->positions_now;
-    a->positions_now = tmp;
-    return rc;
-}
-
+/* Read positions are saved after the flush, so they never run ahead of
+ * the events they cover. */
 static int flush_spool(agent_state *a, hae_err *err) {
     int rc = spool_flush(a->spool, err);
-    return rc == HAE_OK ? save_log_positions(a, err) : rc;
+    return rc == HAE_OK ? read_positions_save(&a->positions, err) : rc;
 }
 
 static int loop_once(agent_state *a, hae_err *err) {
@@ -254,7 +220,7 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     rc = open_sensors(&a, err);
     if (rc == HAE_OK) rc = start_transport(&a, err);
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.started", "started", err);
-    if (rc == HAE_OK) rc = resume_logs(&a, err);
+    if (rc == HAE_OK) rc = read_positions_resume(&a.positions, cfg, a.logs, a.journal, &a.out, err);
     if (rc == HAE_OK) rc = flush_spool(&a, err);
     while (rc == HAE_OK && !*stop) {
         rc = loop_once(&a, err);
@@ -262,9 +228,7 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.stopped", "stopped", err);
     if (rc == HAE_OK) rc = flush_spool(&a, err);
     close_sensors(&a);
-    free(a.positions_path);
-    hae_buf_free(&a.positions);
-    hae_buf_free(&a.positions_now);
+    read_positions_free(&a.positions);
     transport_stop(a.transport);
     finding_memory_free(&a.scans);
     int close_rc = spool_close(a.spool, rc == HAE_OK ? err : NULL);

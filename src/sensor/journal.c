@@ -1,18 +1,26 @@
 /* log: journald entries as events, read through libsystemd's sd-journal
  * (sd-journal(3)): the local journal, from its head or only what comes
- * next. Built only with HAETAE_HAVE_SYSTEMD; without it every call says
+ * next, or from the cursor a previous run saved, so entries written while
+ * the agent was down are read on restart. An entry's id comes from its
+ * cursor: read twice, it is one event downstream. Messages of sshd, sudo
+ * and the other auth programs get the same named fields as auth.log lines.
+ * Built only with HAETAE_HAVE_SYSTEMD; without it every call says
  * HAE_ENOTSUP. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sensor/sensor.h"
+#include "sensor/sensor_int.h"
 
 #ifdef HAETAE_HAVE_SYSTEMD
+
+#define SENSOR_NAME "log"
 
 #include <systemd/sd-journal.h>
 
 struct log_journal {
     sd_journal *journal;
+    char *cursor; /* of the last entry read, NULL before the first */
 };
 
 /* dir NULL: the local system journal; else the journal files in dir. */
@@ -117,15 +125,29 @@ static int add_fields(hae_event *ev, sd_journal *journal) {
     return rc;
 }
 
-static int emit_entry(sd_journal *journal, const hae_sink *sink, hae_err *err) {
+static int parse_auth_message(hae_event *ev, sd_journal *journal) {
+    const char *program, *message;
+    size_t program_len, message_len;
+    if (!field_data(journal, "SYSLOG_IDENTIFIER", &program, &program_len) ||
+        !field_data(journal, "MESSAGE", &message, &message_len)) {
+        return HAE_OK;
+    }
+    return hae_log_parse_auth(ev, program, program_len, message, message_len);
+}
+
+static int emit_entry(sd_journal *journal, const char *cursor, const hae_sink *sink,
+                      hae_err *err) {
     hae_event ev;
     int rc = hae_event_init(&ev, "linux", NULL, journal_service(journal));
+    sensor_id_part part = {cursor, strlen(cursor)};
+    if (rc == HAE_OK) rc = sensor_stable_id(ev.id, &part, 1);
     uint64_t usec = 0;
     if (rc == HAE_OK && sd_journal_get_realtime_usec(journal, &usec) >= 0 &&
         usec < (uint64_t)INT64_MAX / 1000) {
         ev.time_ns = (int64_t)usec * 1000;
     }
     if (rc == HAE_OK) rc = add_fields(&ev, journal);
+    if (rc == HAE_OK) rc = parse_auth_message(&ev, journal);
     if (rc == HAE_ENOMEM) rc = hae_err_set(err, rc, "journal: out of memory for an entry");
     if (rc == HAE_OK) rc = hae_emit(sink, &ev, err);
     hae_event_clear(&ev);
@@ -139,14 +161,56 @@ int log_journal_read(log_journal *j, const hae_sink *sink, hae_err *err) {
         r = sd_journal_next(j->journal);
         if (r < 0) return hae_err_errno(err, -r, "journal: sd_journal_next");
         if (r == 0) return HAE_OK;
-        int rc = emit_entry(j->journal, sink, err);
-        if (rc < 0) return rc;
+        char *cursor = NULL;
+        r = sd_journal_get_cursor(j->journal, &cursor);
+        if (r < 0) return hae_err_errno(err, -r, "journal: sd_journal_get_cursor");
+        int rc = emit_entry(j->journal, cursor, sink, err);
+        if (rc < 0) {
+            free(cursor);
+            return rc;
+        }
+        free(j->cursor);
+        j->cursor = cursor;
     }
+}
+
+const char *log_journal_cursor(const log_journal *j) {
+    return j->cursor;
+}
+
+static int emit_journal_gap(const char *cursor, const hae_sink *sink, hae_err *err) {
+    hae_event ev;
+    int rc = hae_finding_init(&ev, SENSOR_NAME, "log.gap", HAE_SEV_MEDIUM,
+                              "journal: the entry read last before the restart is gone "
+                              "(vacuumed or its file removed); entries after it may be lost");
+    if (rc == HAE_OK) rc = hae_event_add_str(&ev, "JournalCursor", cursor);
+    if (rc == HAE_OK) rc = hae_emit(sink, &ev, err);
+    hae_event_clear(&ev);
+    return rc;
+}
+
+int log_journal_resume(log_journal *j, const char *cursor, const hae_sink *sink, hae_err *err) {
+    if (!cursor || !cursor[0]) return HAE_OK;
+    int r = sd_journal_seek_cursor(j->journal, cursor);
+    if (r >= 0) r = sd_journal_next(j->journal);
+    if (r < 0) return emit_journal_gap(cursor, sink, err);
+    if (r > 0 && sd_journal_test_cursor(j->journal, cursor) > 0) {
+        char *copy = strdup(cursor);
+        if (!copy) return hae_err_set(err, HAE_ENOMEM, "journal: out of memory");
+        free(j->cursor);
+        j->cursor = copy;
+        return HAE_OK; /* at the saved entry: the next read starts after it */
+    }
+    /* Not found: sd-journal stands at the nearest later entry, which the
+     * next read must return too, so step back over it. */
+    if (r > 0) (void)sd_journal_previous(j->journal);
+    return emit_journal_gap(cursor, sink, err);
 }
 
 void log_journal_close(log_journal *j) {
     if (!j) return;
     sd_journal_close(j->journal);
+    free(j->cursor);
     free(j);
 }
 
@@ -177,6 +241,16 @@ int log_journal_fd(const log_journal *j) {
 
 int log_journal_read(log_journal *j, const hae_sink *sink, hae_err *err) {
     (void)j, (void)sink;
+    return no_systemd(err);
+}
+
+const char *log_journal_cursor(const log_journal *j) {
+    (void)j;
+    return NULL;
+}
+
+int log_journal_resume(log_journal *j, const char *cursor, const hae_sink *sink, hae_err *err) {
+    (void)j, (void)cursor, (void)sink;
     return no_systemd(err);
 }
 

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "sensor/sensor.h"
+#include "sensor/sensor_int.h"
 
 #define SENSOR "log"
 /* Longer lines are split into parts of this size, each marked. */
@@ -81,30 +82,12 @@ static int note_error(tail_file *f, int errnum, const char *what, const hae_sink
     return errnum ? emit_error(f, errnum, what, sink, err) : HAE_OK;
 }
 
-/* A UUID-shaped id (RFC 9562 version 8) from BLAKE2b over where the line
- * is and what it says: re-reading the same bytes gives the same id. */
+/* The same bytes at the same place of the same file give the same id. */
 static int line_id(char out[HAE_ID_LEN], const tail_file *f, const char *line, size_t len,
                    off_t at) {
-    unsigned char digest[64];
-    char where[96];
-    int n = snprintf(where, sizeof where, "%ju:%ju:%jd:%u:", (uintmax_t)f->dev,
-                     (uintmax_t)f->ino, (intmax_t)at, f->part);
-    const char *host = hae_host_name();
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md && EVP_DigestInit_ex(md, EVP_blake2b512(), NULL) &&
-              EVP_DigestUpdate(md, host, strlen(host) + 1) &&
-              EVP_DigestUpdate(md, where, (size_t)n) && EVP_DigestUpdate(md, line, len) &&
-              EVP_DigestFinal_ex(md, digest, NULL);
-    EVP_MD_CTX_free(md);
-    if (!ok) return HAE_ENOMEM;
-    digest[6] = (unsigned char)(0x80 | (digest[6] & 0x0f));
-    digest[8] = (unsigned char)(0x80 | (digest[8] & 0x3f));
-    const unsigned char *b = digest;
-    snprintf(out, HAE_ID_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-    return HAE_OK;
+    uintmax_t where[4] = {(uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)at, f->part};
+    sensor_id_part parts[] = {{where, sizeof where}, {line, len}};
+    return sensor_stable_id(out, parts, 2);
 }
 
 /* Parses the line (a line that breaks its format stays a plain line with

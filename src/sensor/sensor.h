@@ -144,6 +144,14 @@ int log_journal_open_directory(log_journal **out, const char *dir, bool from_sta
                                hae_err *err);
 int log_journal_fd(const log_journal *j);
 int log_journal_read(log_journal *j, const hae_sink *sink, hae_err *err);
+/* The cursor of the last entry read (NULL before the first), to be saved
+ * once the events before it are durable. */
+const char *log_journal_cursor(const log_journal *j);
+/* Before the first read, continues after the entry at cursor; when that
+ * entry is gone (vacuumed), says so with a log.gap finding and reads from
+ * the nearest later one. */
+int log_journal_resume(log_journal *j, const char *cursor, const hae_sink *sink,
+                       hae_err *err) HAE_MUST_USE;
 void log_journal_close(log_journal *j);
 
 /* ---- yara ------------------------------------------------------------ */

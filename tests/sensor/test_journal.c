@@ -85,6 +85,70 @@ static void test_from_start_reads_entries_written_before_opening(void **state) {
     collector_free(&got);
     log_journal_close(j);
 }
+static void test_cursor_resumes_after_a_restart_with_stable_ids(void **state) {
+    (void)state;
+    log_journal *j = NULL;
+    hae_err err = {0};
+    if (log_journal_open(&j, false, &err) != HAE_OK) fail_msg("%s", err.msg);
+    char seen[96], missed[96];
+    send_marker(seen);
+    collected_events got = {0};
+    const hae_event *ev = read_until(j, &got, seen);
+    if (!ev) fail_msg("'%s' not read back", seen);
+    char seen_id[HAE_ID_LEN];
+    memcpy(seen_id, ev->id, sizeof seen_id);
+    assert_non_null(log_journal_cursor(j));
+    char *cursor = strdup(log_journal_cursor(j));
+    assert_non_null(cursor);
+    log_journal_close(j);
+
+    send_marker(missed); /* while the agent is down */
+    collector_free(&got);
+    if (log_journal_open(&j, false, &err) != HAE_OK) fail_msg("%s", err.msg);
+    hae_sink sink = collector_sink(&got);
+    assert_int_equal(log_journal_resume(j, cursor, &sink, &err), HAE_OK);
+    if (!read_until(j, &got, missed)) fail_msg("'%s', written while down, not read", missed);
+    assert_null(collector_find(&got, "Message", seen)); /* not read twice */
+    assert_null(collector_find(&got, "rule", "log.gap"));
+    log_journal_close(j);
+
+    /* read again from the head, the entry has the same id */
+    collector_free(&got);
+    if (log_journal_open(&j, true, &err) != HAE_OK) fail_msg("%s", err.msg);
+    ev = read_until(j, &got, seen);
+    assert_non_null(ev);
+    assert_string_equal(ev->id, seen_id);
+    log_journal_close(j);
+    collector_free(&got);
+
+    /* a cursor the journal does not hold any more is a gap, not a failure */
+    if (log_journal_open(&j, false, &err) != HAE_OK) fail_msg("%s", err.msg);
+    assert_int_equal(log_journal_resume(j, "s=00000000000000000000000000000000;i=1;b=00000000000000000000000000000000;m=1;t=1;x=1", &sink, &err), HAE_OK);
+    assert_non_null(collector_find(&got, "rule", "log.gap"));
+    log_journal_close(j);
+    collector_free(&got);
+    free(cursor);
+}
+
+static void test_auth_messages_get_named_fields(void **state) {
+    (void)state;
+    log_journal *j = NULL;
+    hae_err err = {0};
+    if (log_journal_open(&j, false, &err) != HAE_OK) fail_msg("%s", err.msg);
+    char id[HAE_ID_LEN], marker[160];
+    assert_int_equal(hae_id_new(id), HAE_OK);
+    snprintf(marker, sizeof marker, "Failed password for u%.8s from 203.0.113.9 port 22 ssh2", id);
+    assert_int_equal(sd_journal_send("MESSAGE=%s", marker, "SYSLOG_IDENTIFIER=sshd", "PRIORITY=6",
+                                     NULL), 0);
+    collected_events got = {0};
+    const hae_event *ev = read_until(j, &got, marker);
+    if (!ev) fail_msg("'%s' not read back", marker);
+    assert_string_equal(ev->service, "auth");
+    assert_string_equal(hae_event_get_str(ev, "SourceIp"), "203.0.113.9");
+    assert_string_equal(hae_event_get_str(ev, "AuthResult"), "failure");
+    collector_free(&got);
+    log_journal_close(j);
+}
 #endif
 
 int main(void) {
@@ -108,6 +172,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sent_message_is_read_back_with_its_process),
         cmocka_unit_test(test_from_start_reads_entries_written_before_opening),
+        cmocka_unit_test(test_cursor_resumes_after_a_restart_with_stable_ids),
+        cmocka_unit_test(test_auth_messages_get_named_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

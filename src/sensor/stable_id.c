@@ -1,0 +1,29 @@
+/* Content-derived event ids for records that may be read twice. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sensor/sensor_int.h"
+
+int sensor_stable_id(char out[HAE_ID_LEN], const sensor_id_part *parts, size_t count) {
+    unsigned char b[64];
+    const char *host = hae_host_name();
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && EVP_DigestInit_ex(md, EVP_blake2b512(), NULL) &&
+              EVP_DigestUpdate(md, host, strlen(host) + 1);
+    for (size_t i = 0; ok && i < count; i++) {
+        uint64_t len = parts[i].len; /* length-prefixed: parts cannot run into each other */
+        ok = EVP_DigestUpdate(md, &len, sizeof len) &&
+             EVP_DigestUpdate(md, parts[i].data, parts[i].len);
+    }
+    ok = ok && EVP_DigestFinal_ex(md, b, NULL);
+    EVP_MD_CTX_free(md);
+    if (!ok) return HAE_ENOMEM;
+    b[6] = (unsigned char)(0x80 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    snprintf(out, HAE_ID_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    return HAE_OK;
+}
