@@ -4,7 +4,6 @@
  * run beside a live server) and apply the same lifecycle policy as the
  * API (server_incident_update), so both paths record the same history.
  * Remote analysts use the HTTPS API (docs/PROTOCOL.md) with an API token. */
-#include <getopt.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,39 +26,61 @@ typedef struct incident_args {
     size_t json_items;
 } incident_args;
 
+static const char incident_synopsis[] =
+    "haetae incident list [--state S] | show ID |"
+    " update ID --state S --note TEXT [--moment M] [--who NAME] |\n"
+    "       set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix\n"
+    "       [--data DIR] [--format table|json]";
+static const char alert_synopsis[] =
+    "haetae alert [list] [--limit N] [--since TIME] [--data DIR] [--format table|json]";
+
+/* Returns CLI_PARSE_CONTINUE when the command should run, else its exit code. */
 static int args_parse(const char *cmd, int argc, char **argv, incident_args *a) {
-    const struct option options[] = {
-        {"data", required_argument, NULL, 'd'},   {"format", required_argument, NULL, 'f'},
-        {"state", required_argument, NULL, 's'},  {"note", required_argument, NULL, 'n'},
-        {"moment", required_argument, NULL, 'm'}, {"who", required_argument, NULL, 'w'},
-        {"limit", required_argument, NULL, 'l'},  {"since", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
     a->data = DEFAULT_DATA;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case 'd': a->data = optarg; break;
-        case 'f': a->format = optarg; break;
-        case 's': a->state = optarg; break;
-        case 'n': a->note = optarg; break;
-        case 'm': a->moment = optarg; break;
-        case 'w': a->who = optarg; break;
-        case 'S': a->since = optarg; break;
-        case 'l': a->limit = strtoul(optarg, NULL, 10); break;
-        default: return cli_fail(cmd, CLI_EXIT_USAGE, "see 'haetae %s --help'", cmd);
-        }
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a->count == 3) return cli_fail(cmd, CLI_EXIT_USAGE, "unexpected '%s'", argv[i]);
-        a->positional[a->count++] = argv[i];
-    }
+    uint64_t limit = 0;
+    const cli_opt options[] = {
+        {.name = "data", .kind = CLI_OPT_STRING, .target = &a->data, .metavar = "DIR",
+         .help = "the server's data directory (default " DEFAULT_DATA ")"},
+        {.name = "format", .kind = CLI_OPT_STRING, .target = &a->format, .metavar = "table|json",
+         .help = "output format (default: table on a terminal, else json)"},
+        {.name = "state", .kind = CLI_OPT_STRING, .target = &a->state, .metavar = "S",
+         .help = "list: only this state; update: the new state"},
+        {.name = "note", .kind = CLI_OPT_STRING, .target = &a->note, .metavar = "TEXT",
+         .help = "update: why the state changes"},
+        {.name = "moment", .kind = CLI_OPT_STRING, .target = &a->moment, .metavar = "M",
+         .help = "update: the regulatory moment this step marks (aware, confirmed...)"},
+        {.name = "who", .kind = CLI_OPT_STRING, .target = &a->who, .metavar = "NAME",
+         .help = "update: who acts (default: the login name)"},
+        {.name = "limit", .kind = CLI_OPT_UINT, .target = &limit, .max = 1000000,
+         .help = "alert: at most N alerts (default 100)"},
+        {.name = "since", .kind = CLI_OPT_STRING, .target = &a->since, .metavar = "TIME",
+         .help = "alert: only alerts from this RFC 3339 time on"},
+    };
+    cli_strings positional = {0};
+    bool is_alert = strcmp(cmd, "haetae alert") == 0;
+    const cli_spec spec = {
+        .command = cmd,
+        .synopsis = is_alert ? alert_synopsis : incident_synopsis,
+        .description = is_alert ? "Lists alerts from a server data directory, newest first."
+                                : "Lists, shows and updates incidents in a server data directory.",
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = &positional,
+        .positional_name = "ARGUMENT",
+        .max_positional = 3,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    for (size_t i = 0; i < positional.count; i++) a->positional[i] = positional.items[i];
+    a->count = positional.count;
+    cli_strings_free(&positional);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    a->limit = (size_t)limit;
     if (a->format && strcmp(a->format, "json") != 0 && strcmp(a->format, "table") != 0) {
-        return cli_fail(cmd, CLI_EXIT_USAGE, "--format: table or json");
+        return cli_fail(cmd + 7, CLI_EXIT_USAGE, "--format: table or json");
     }
     a->is_json = a->format ? strcmp(a->format, "json") == 0 : !isatty(fileno(stdout));
-    return CLI_EXIT_OK;
+    return CLI_PARSE_CONTINUE;
 }
 
 static void short_time(int64_t ns, char out[HAE_TIME_LEN]) {
@@ -173,17 +194,19 @@ static const char *who_am_i(const char *given) {
 int cli_cmd_incident(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "timeline") == 0 ||
                       strcmp(argv[1], "export") == 0)) {
-        return cli_incident_more(argc, argv); /* issue 5: cmd_obligations.c */
+        return cli_incident_more(argc, argv);
+    }
+    char cmd[64] = "haetae incident";
+    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0 ||
+                      strcmp(argv[1], "update") == 0)) {
+        snprintf(cmd, sizeof cmd, "haetae incident %s", argv[1]);
     }
     incident_args a;
-    int rc = args_parse("incident", argc, argv, &a);
-    if (rc != CLI_EXIT_OK) return rc;
+    int rc = args_parse(cmd, argc, argv, &a);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
     const char *verb = a.count ? a.positional[0] : "list";
-    if (strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
-        printf("usage: haetae incident list [--state S] | show ID |"
-               " update ID --state S --note TEXT [--moment M] [--who NAME] |\n"
-               "       set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix\n"
-               "       [--data DIR] [--format table|json]\n");
+    if (strcmp(verb, "help") == 0) {
+        printf("usage: %s\n", incident_synopsis);
         return CLI_EXIT_OK;
     }
     store *st = NULL;
@@ -220,8 +243,8 @@ int cli_cmd_incident(int argc, char **argv) {
 
 int cli_cmd_alert(int argc, char **argv) {
     incident_args a;
-    int rc = args_parse("alert", argc, argv, &a);
-    if (rc != CLI_EXIT_OK) return rc;
+    int rc = args_parse("haetae alert", argc, argv, &a);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
     if (a.count > 1 || (a.count == 1 && strcmp(a.positional[0], "list") != 0)) {
         return cli_fail("alert", CLI_EXIT_USAGE,
                         "list [--limit N] [--since TIME] [--data DIR] [--format table|json]");

@@ -12,7 +12,6 @@
  *   haetae ledger export     --dir DIR --out DIR
  * docs/LEDGER.md describes the files and formats. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -31,6 +30,19 @@ typedef struct ledger_args {
     bool has_index, has_size, has_from, has_quorum;
 } ledger_args;
 
+static const char ledger_epilog[] =
+    "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
+    "{event_sha256: SHA-256 of FILE, kind, logged, metadata, time}, never FILE itself.\n"
+    "prove defaults --size to the last signed checkpoint. prove and export read the log\n"
+    "read-only (beside a running server too); with --witness prove also names the\n"
+    "earliest cosigned checkpoint that "
+    "covers the entry: it existed by that cosignature's time. verify needs no log: it checks\n"
+    "signatures (--key is a vkey or a file holding one), the witness policy (every\n"
+    "--witness, or --quorum of them, must cosign), inclusion and consistency from files.\n"
+    "verify --dir audits every stored byte of a log, read-only, and proves its tree extends\n"
+    "every held checkpoint; audit does the same over the server's API and keeps the newest\n"
+    "verified checkpoint in --state for the next run.\n";
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: haetae ledger init       --dir DIR --name ORIGIN\n"
@@ -44,18 +56,8 @@ static void usage(FILE *out) {
             "       haetae ledger verify     --dir DIR --checkpoint HELD... [--key VKEY] [--witness VKEY...]\n"
             "       haetae ledger audit      --server URL --pin PIN|--ca FILE --key VKEY\n"
             "                                --checkpoint HELD... [--state FILE] [--witness VKEY... [--quorum N]]\n"
-            "       haetae ledger export     --dir DIR --out DIR\n\n"
-            "append without --kind logs FILE's bytes; with --kind it logs the canonical entry\n"
-            "{event_sha256: SHA-256 of FILE, kind, logged, metadata, time}, never FILE itself.\n"
-            "prove defaults --size to the last signed checkpoint. prove and export read the log\n"
-            "read-only (beside a running server too); with --witness prove also names the\n"
-            "earliest cosigned checkpoint that "
-            "covers the entry: it existed by that cosignature's time. verify needs no log: it checks\n"
-            "signatures (--key is a vkey or a file holding one), the witness policy (every\n"
-            "--witness, or --quorum of them, must cosign), inclusion and consistency from files.\n"
-            "verify --dir audits every stored byte of a log, read-only, and proves its tree extends\n"
-            "every held checkpoint; audit does the same over the server's API and keeps the newest\n"
-            "verified checkpoint in --state for the next run.\n");
+            "       haetae ledger export     --dir DIR --out DIR\n\n%s",
+            ledger_epilog);
 }
 
 int ledger_cli_read(const char *path, size_t max, hae_buf *out, hae_err *err) {
@@ -109,63 +111,108 @@ int ledger_cli_fetch(const char *server_url, const char *pin, const char *ca, co
     return rc;
 }
 
-static bool parse_u64(const char *s, uint64_t *out) {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || !end || *end || s[0] == '-' || s[0] == '\0') return false;
-    *out = v;
-    return true;
+/* A number option left at this value was not given. */
+#define NOT_GIVEN UINT64_MAX
+
+static const char *sub_synopsis(const char *sub) {
+    static const struct {
+        const char *sub, *synopsis;
+    } synopses[] = {
+        {"init", "haetae ledger init --dir DIR --name ORIGIN"},
+        {"append", "haetae ledger append --dir DIR [--kind KIND [--meta KEY=VALUE]...] FILE|-"},
+        {"checkpoint", "haetae ledger checkpoint --dir DIR"},
+        {"prove", "haetae ledger prove --dir DIR (--index N | --entry FILE) [--size N] [--out FILE]"
+                  " [--witness VKEY]...\n"
+                  "       haetae ledger prove --dir DIR --from M [--size N] [--out FILE]"},
+        {"verify", "haetae ledger verify --checkpoint FILE --key VKEY... [--witness VKEY... [--quorum N]]\n"
+                   "                            [--proof FILE --entry FILE] [--old-checkpoint FILE"
+                   " --consistency FILE]\n"
+                   "       haetae ledger verify --dir DIR --checkpoint HELD... [--key VKEY] [--witness VKEY...]"},
+        {"audit", "haetae ledger audit --server URL --pin PIN|--ca FILE --key VKEY\n"
+                  "                           --checkpoint HELD... [--state FILE] [--witness VKEY... [--quorum N]]"},
+        {"export", "haetae ledger export --dir DIR --out DIR"},
+    };
+    for (size_t i = 0; i < sizeof synopses / sizeof synopses[0]; i++) {
+        if (strcmp(sub, synopses[i].sub) == 0) return synopses[i].synopsis;
+    }
+    return NULL;
 }
 
-static int parse_args(int argc, char **argv, ledger_args *a) {
-    enum { O_DIR = 1, O_NAME, O_OUT, O_INDEX, O_ENTRY, O_SIZE, O_FROM, O_CHECKPOINT, O_KEY,
-           O_PROOF, O_OLD, O_CONSISTENCY, O_KIND, O_META, O_WITNESS, O_QUORUM, O_SERVER, O_PIN,
-           O_CA, O_STATE, O_HELP };
-    static const struct option options[] = {
-        {"dir", required_argument, NULL, O_DIR},       {"name", required_argument, NULL, O_NAME},
-        {"out", required_argument, NULL, O_OUT},       {"index", required_argument, NULL, O_INDEX},
-        {"entry", required_argument, NULL, O_ENTRY},   {"size", required_argument, NULL, O_SIZE},
-        {"from", required_argument, NULL, O_FROM},     {"checkpoint", required_argument, NULL, O_CHECKPOINT},
-        {"key", required_argument, NULL, O_KEY},       {"proof", required_argument, NULL, O_PROOF},
-        {"old-checkpoint", required_argument, NULL, O_OLD},
-        {"consistency", required_argument, NULL, O_CONSISTENCY},
-        {"kind", required_argument, NULL, O_KIND},     {"meta", required_argument, NULL, O_META},
-        {"witness", required_argument, NULL, O_WITNESS}, {"quorum", required_argument, NULL, O_QUORUM},
-        {"server", required_argument, NULL, O_SERVER}, {"pin", required_argument, NULL, O_PIN},
-        {"ca", required_argument, NULL, O_CA},         {"state", required_argument, NULL, O_STATE},
-        {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        bool ok = true;
-        switch (c) {
-        case O_DIR: a->dir = optarg; break;
-        case O_NAME: a->name = optarg; break;
-        case O_OUT: a->out = optarg; break;
-        case O_INDEX: ok = a->has_index = parse_u64(optarg, &a->index); break;
-        case O_ENTRY: a->entry = optarg; break;
-        case O_SIZE: ok = a->has_size = parse_u64(optarg, &a->size); break;
-        case O_FROM: ok = a->has_from = parse_u64(optarg, &a->from); break;
-        case O_CHECKPOINT: ok = cli_strings_push(&a->checkpoints, optarg) == HAE_OK; break;
-        case O_WITNESS: ok = cli_strings_push(&a->witnesses, optarg) == HAE_OK; break;
-        case O_QUORUM: ok = a->has_quorum = parse_u64(optarg, &a->quorum); break;
-        case O_SERVER: a->server = optarg; break;
-        case O_PIN: a->pin = optarg; break;
-        case O_CA: a->ca = optarg; break;
-        case O_STATE: a->state = optarg; break;
-        case O_KEY: ok = cli_strings_push(&a->keys, optarg) == HAE_OK; break;
-        case O_PROOF: a->proof = optarg; break;
-        case O_OLD: a->old_checkpoint = optarg; break;
-        case O_CONSISTENCY: a->consistency = optarg; break;
-        case O_KIND: a->kind = optarg; break;
-        case O_META: ok = strchr(optarg, '=') && cli_strings_push(&a->meta, optarg) == HAE_OK; break;
-        case O_HELP: usage(stdout); return 1;
-        default: return -1;
+/* argv[0] is the subcommand. CLI_PARSE_CONTINUE when it should run, else
+ * the exit code; *file is append's FILE|-. */
+static int parse_args(const char *sub, int argc, char **argv, ledger_args *a, const char **file) {
+    a->index = a->size = a->from = a->quorum = NOT_GIVEN;
+    const uint64_t most = NOT_GIVEN - 1;
+    const cli_opt options[] = {
+        {.name = "dir", .kind = CLI_OPT_STRING, .target = &a->dir, .metavar = "DIR",
+         .help = "the log's directory"},
+        {.name = "name", .kind = CLI_OPT_STRING, .target = &a->name, .metavar = "ORIGIN",
+         .help = "init: the log's origin line (example.com/haetae)"},
+        {.name = "out", .kind = CLI_OPT_STRING, .target = &a->out, .metavar = "PATH",
+         .help = "prove: the proof file (default stdout); export: the tiles directory"},
+        {.name = "index", .kind = CLI_OPT_UINT, .target = &a->index, .max = most,
+         .help = "prove: inclusion of the entry at N"},
+        {.name = "entry", .kind = CLI_OPT_STRING, .target = &a->entry, .metavar = "FILE",
+         .help = "prove, verify: the entry's bytes"},
+        {.name = "size", .kind = CLI_OPT_UINT, .target = &a->size, .max = most,
+         .help = "prove: in the tree of N entries (default: the last checkpoint)"},
+        {.name = "from", .kind = CLI_OPT_UINT, .target = &a->from, .max = most, .metavar = "M",
+         .help = "prove: consistency from the tree of M entries"},
+        {.name = "checkpoint", .kind = CLI_OPT_STRINGS, .target = &a->checkpoints, .metavar = "FILE",
+         .help = "verify, audit: the checkpoint checked, or the ones held"},
+        {.name = "key", .kind = CLI_OPT_STRINGS, .target = &a->keys, .metavar = "VKEY",
+         .help = "a verifier key, or a file holding one"},
+        {.name = "proof", .kind = CLI_OPT_STRING, .target = &a->proof, .metavar = "FILE",
+         .help = "verify: the inclusion proof of --entry"},
+        {.name = "old-checkpoint", .kind = CLI_OPT_STRING, .target = &a->old_checkpoint,
+         .metavar = "FILE", .help = "verify: the earlier checkpoint of --consistency"},
+        {.name = "consistency", .kind = CLI_OPT_STRING, .target = &a->consistency, .metavar = "FILE",
+         .help = "verify: the consistency proof from --old-checkpoint"},
+        {.name = "kind", .kind = CLI_OPT_STRING, .target = &a->kind, .metavar = "KIND",
+         .help = "append: log the canonical entry of FILE as this kind"},
+        {.name = "meta", .kind = CLI_OPT_STRINGS, .target = &a->meta, .metavar = "KEY=VALUE",
+         .help = "append: metadata of the canonical entry"},
+        {.name = "witness", .kind = CLI_OPT_STRINGS, .target = &a->witnesses, .metavar = "VKEY",
+         .help = "a witness's cosignature key"},
+        {.name = "quorum", .kind = CLI_OPT_UINT, .target = &a->quorum, .max = most,
+         .help = "verify, audit: this many of the --witness keys must cosign (default all)"},
+        {.name = "server", .kind = CLI_OPT_STRING, .target = &a->server, .metavar = "URL",
+         .help = "audit: the server's URL"},
+        {.name = "pin", .kind = CLI_OPT_STRING, .target = &a->pin, .metavar = "PIN",
+         .help = "audit: the server certificate's pin"},
+        {.name = "ca", .kind = CLI_OPT_STRING, .target = &a->ca, .metavar = "FILE",
+         .help = "audit: the CA that signed the server's certificate"},
+        {.name = "state", .kind = CLI_OPT_STRING, .target = &a->state, .metavar = "FILE",
+         .help = "audit: keeps the newest verified checkpoint"},
+    };
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "haetae ledger %s", sub);
+    cli_strings positional = {0};
+    bool is_append = strcmp(sub, "append") == 0;
+    const cli_spec spec = {
+        .command = cmd,
+        .synopsis = sub_synopsis(sub),
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = is_append ? &positional : NULL,
+        .positional_name = "FILE",
+        .max_positional = 1,
+        .epilog = ledger_epilog,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    *file = positional.count ? positional.items[0] : NULL;
+    cli_strings_free(&positional);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    for (size_t i = 0; i < a->meta.count; i++) {
+        if (!strchr(a->meta.items[i], '=')) {
+            return cli_fail(cmd + 7, CLI_EXIT_USAGE, "bad value for --meta: '%s'", a->meta.items[i]);
         }
-        if (!ok) return cli_fail("ledger", -1, "bad value for --%s: '%s'", options[c - 1].name, optarg);
     }
-    return 0;
+    a->has_index = a->index != NOT_GIVEN;
+    a->has_size = a->size != NOT_GIVEN;
+    a->has_from = a->from != NOT_GIVEN;
+    a->has_quorum = a->quorum != NOT_GIVEN;
+    return CLI_PARSE_CONTINUE;
 }
 
 static int fail(const char *sub, const hae_err *err) {
@@ -343,21 +390,25 @@ int cli_cmd_ledger(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
         usage(stdout);
         return CLI_EXIT_OK;
     }
+    if (!sub_synopsis(sub)) {
+        fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
     ledger_args a = {0};
-    int prc = parse_args(argc - 1, argv + 1, &a);
-    if (prc != 0) {
+    const char *file = NULL;
+    int prc = parse_args(sub, argc - 1, argv + 1, &a, &file);
+    if (prc != CLI_PARSE_CONTINUE) {
         cli_strings_free(&a.keys);
         cli_strings_free(&a.meta);
         cli_strings_free(&a.checkpoints);
         cli_strings_free(&a.witnesses);
-        if (prc < 0) usage(stderr);
-        return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+        return prc;
     }
-    const char *file = optind < argc - 1 ? argv[optind + 1] : NULL;
     hae_err err = {0};
     int rc;
     if (strcmp(sub, "verify") == 0 || strcmp(sub, "audit") == 0) {
@@ -375,15 +426,9 @@ int cli_cmd_ledger(int argc, char **argv) {
     } else {
         ledger *l = NULL;
         rc = CLI_EXIT_USAGE;
-        bool is_known = strcmp(sub, "init") == 0 || strcmp(sub, "append") == 0 ||
-                        strcmp(sub, "checkpoint") == 0 || strcmp(sub, "prove") == 0 ||
-                        strcmp(sub, "export") == 0;
         /* prove and export only read: beside a running server too. */
         bool is_read_only = strcmp(sub, "prove") == 0 || strcmp(sub, "export") == 0;
-        if (!is_known) {
-            fprintf(stderr, "haetae ledger: unknown subcommand '%s'\n", sub);
-            usage(stderr);
-        } else if ((is_read_only ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
+        if ((is_read_only ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {
             rc = fail(sub, &err);
         } else if (strcmp(sub, "init") == 0) {
             rc = cmd_init(l, &a, &err);

@@ -10,7 +10,6 @@
  * Every change goes through the server module and is in the ledger before
  * the command says it is done. */
 #include <errno.h>
-#include <getopt.h>
 #include <pwd.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -31,44 +30,63 @@ typedef struct more_args {
     size_t count;
 } more_args;
 
-static int parse(const char *cmd, int argc, char **argv, more_args *a) {
-    const struct option options[] = {
-        {"data", required_argument, NULL, 'd'},       {"format", required_argument, NULL, 'f'},
-        {"lang", required_argument, NULL, 'l'},       {"obligation", required_argument, NULL, 'o'},
-        {"subjects", required_argument, NULL, 's'},   {"out", required_argument, NULL, 'O'},
-        {"recipient", required_argument, NULL, 'r'},  {"file", required_argument, NULL, 'F'},
-        {"due-within", required_argument, NULL, 'w'}, {"incident", required_argument, NULL, 'i'},
-        {"who", required_argument, NULL, 'W'},        {"proofs", no_argument, NULL, 'p'},
-        {"stix", no_argument, NULL, 'x'},             {NULL, 0, NULL, 0}};
+/* Returns CLI_PARSE_CONTINUE when the command should run, else its exit code. */
+static int parse(const char *cmd, const char *synopsis, int argc, char **argv, more_args *a) {
     memset(a, 0, sizeof *a);
     a->data = DEFAULT_DATA;
     a->lang = "en";
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case 'd': a->data = optarg; break;
-        case 'f': a->format = optarg; break;
-        case 'l': a->lang = optarg; break;
-        case 'o': a->obligation = optarg; break;
-        case 's': a->subjects = optarg; break;
-        case 'O': a->out = optarg; break;
-        case 'r': a->recipient = optarg; break;
-        case 'F': a->file = optarg; break;
-        case 'w': a->within = optarg; break;
-        case 'i': a->incident = optarg; break;
-        case 'W': a->who = optarg; break;
-        case 'p': a->proofs = true; break;
-        case 'x': a->stix = true; break;
-        default: return cli_fail(cmd, CLI_EXIT_USAGE, "see 'haetae %s --help'", cmd);
-        }
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a->count == 16) return cli_fail(cmd, CLI_EXIT_USAGE, "unexpected '%s'", argv[i]);
-        a->positional[a->count++] = argv[i];
-    }
-    return CLI_EXIT_OK;
+    const cli_opt options[] = {
+        {.name = "data", .kind = CLI_OPT_STRING, .target = &a->data, .metavar = "DIR",
+         .help = "the server's data directory (default " DEFAULT_DATA ")"},
+        {.name = "format", .kind = CLI_OPT_STRING, .target = &a->format, .metavar = "WORD",
+         .help = "obligations: table|json; report: md|html|json"},
+        {.name = "lang", .kind = CLI_OPT_STRING, .target = &a->lang, .metavar = "ko|en",
+         .help = "report: the language of the text (default en)"},
+        {.name = "obligation", .kind = CLI_OPT_STRING, .target = &a->obligation, .metavar = "RULE",
+         .help = "report: the obligation's rule id (kr.network_act.48-3...)"},
+        {.name = "subjects", .kind = CLI_OPT_STRING, .target = &a->subjects, .metavar = "FILE",
+         .help = "report: the data subjects to notify"},
+        {.name = "out", .kind = CLI_OPT_STRING, .target = &a->out, .metavar = "PATH",
+         .help = "report, export: file to write; timeline: directory for entries and proofs"},
+        {.name = "recipient", .kind = CLI_OPT_STRING, .target = &a->recipient, .metavar = "TEXT",
+         .help = "mark-sent: to whom the report went"},
+        {.name = "file", .kind = CLI_OPT_STRING, .target = &a->file, .metavar = "REPORT",
+         .help = "mark-sent: the report as sent (default: rendered again as json)"},
+        {.name = "due-within", .kind = CLI_OPT_STRING, .target = &a->within, .metavar = "DURATION",
+         .help = "obligations: only those due within this time (24h, 3d)"},
+        {.name = "incident", .kind = CLI_OPT_STRING, .target = &a->incident, .metavar = "ID",
+         .help = "obligations: only this incident's"},
+        {.name = "who", .kind = CLI_OPT_STRING, .target = &a->who, .metavar = "NAME",
+         .help = "who acts (default: the login name)"},
+        {.name = "proofs", .kind = CLI_OPT_FLAG, .target = &a->proofs,
+         .help = "timeline: print the inclusion proof of each step"},
+        {.name = "stix", .kind = CLI_OPT_FLAG, .target = &a->stix,
+         .help = "export: as a STIX 2.1 bundle"},
+    };
+    cli_strings positional = {0};
+    const cli_spec spec = {
+        .command = cmd,
+        .synopsis = synopsis,
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = &positional,
+        .positional_name = "ARGUMENT",
+        .max_positional = sizeof a->positional / sizeof a->positional[0],
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    for (size_t i = 0; i < positional.count; i++) a->positional[i] = positional.items[i];
+    a->count = positional.count;
+    cli_strings_free(&positional);
+    return rc;
 }
+
+static const char obligations_synopsis[] =
+    "haetae obligations [--incident ID] [--due-within 24h] [--format table|json] [--data DIR]";
+static const char report_synopsis[] =
+    "haetae report ID --obligation RULE [--format md|html|json] [--lang ko|en]\n"
+    "                     [--subjects FILE] [--out FILE] [--data DIR]\n"
+    "       haetae report mark-sent ID --obligation RULE [--recipient TEXT] [--file REPORT]\n"
+    "                     [--data DIR]";
 
 static const char *who_am_i(const char *given) {
     if (given && *given) return given;
@@ -154,11 +172,10 @@ static int print_obligation(void *ctx, const server_obligation *o, hae_err *err)
 
 int cli_cmd_obligations(int argc, char **argv) {
     more_args a;
-    int rc = parse("obligations", argc, argv, &a);
-    if (rc != CLI_EXIT_OK) return rc;
+    int rc = parse("haetae obligations", obligations_synopsis, argc, argv, &a);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
     if (a.count) {
-        printf("usage: haetae obligations [--incident ID] [--due-within 24h] [--format table|json]"
-               " [--data DIR]\n");
+        printf("usage: %s\n", obligations_synopsis);
         return strcmp(a.positional[0], "--help") == 0 || strcmp(a.positional[0], "help") == 0
                    ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
@@ -241,15 +258,13 @@ static int report_mark_sent(const more_args *a, store *st, const server_policies
 
 int cli_cmd_report(int argc, char **argv) {
     more_args a;
-    int rc = parse("report", argc, argv, &a);
-    if (rc != CLI_EXIT_OK) return rc;
+    const char *cmd = argc >= 2 && strcmp(argv[1], "mark-sent") == 0 ? "haetae report mark-sent"
+                                                                      : "haetae report";
+    int rc = parse(cmd, report_synopsis, argc, argv, &a);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
     bool is_mark = a.count == 2 && strcmp(a.positional[0], "mark-sent") == 0;
     if ((a.count != 1 && !is_mark) || !a.obligation) {
-        fprintf(a.count && strcmp(a.positional[0], "--help") == 0 ? stdout : stderr,
-                "usage: haetae report ID --obligation RULE [--format md|html|json] [--lang ko|en]\n"
-                "                     [--subjects FILE] [--out FILE] [--data DIR]\n"
-                "       haetae report mark-sent ID --obligation RULE [--recipient TEXT] [--file REPORT]\n"
-                "                     [--data DIR]\n");
+        fprintf(stderr, "usage: %s\n", report_synopsis);
         return CLI_EXIT_USAGE;
     }
     server_report_format format = SERVER_REPORT_MD;
@@ -334,10 +349,18 @@ static int incident_timeline(const more_args *a, store *st, hae_err *err) {
     return rc;
 }
 
+static const char more_synopsis[] =
+    "haetae incident set ID NAME=VALUE... [--who NAME] [--data DIR]\n"
+    "       haetae incident timeline ID [--proofs] [--out DIR] [--data DIR]\n"
+    "       haetae incident export ID --stix [--out FILE] [--data DIR]";
+
 int cli_incident_more(int argc, char **argv) {
     more_args a;
-    int rc = parse("incident", argc, argv, &a);
-    if (rc != CLI_EXIT_OK) return rc;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "haetae incident %s", argv[1]);
+    int rc = parse(cmd, more_synopsis, argc, argv, &a);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    rc = HAE_OK;
     const char *verb = a.count ? a.positional[0] : "";
     hae_err err = {0};
     store *st = NULL;

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -47,43 +46,72 @@ static void usage(FILE *out) {
             "with --log until SIGINT or SIGTERM.\n");
 }
 
-static int parse_args(int argc, char **argv, witness_args *a) {
-    static const struct option options[] = {
-        {"name", required_argument, NULL, 'n'},       {"out", required_argument, NULL, 'o'},
-        {"state", required_argument, NULL, 's'},      {"key", required_argument, NULL, 'k'},
-        {"log-key", required_argument, NULL, 'l'},    {"checkpoint", required_argument, NULL, 'c'},
-        {"proof", required_argument, NULL, 'p'},      {"help", no_argument, NULL, 'h'},
-        {"server", required_argument, NULL, 'S'},     {"pin", required_argument, NULL, 'P'},
-        {"ca", required_argument, NULL, 'C'},         {"interval", required_argument, NULL, 'i'},
-        {"listen", required_argument, NULL, 'L'},     {"log", required_argument, NULL, 'g'},
-        {"cert", required_argument, NULL, 'T'},       {"cert-key", required_argument, NULL, 'K'},
-        {NULL, 0, NULL, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case 'n': a->name = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 's': a->state = optarg; break;
-        case 'k': a->key = optarg; break;
-        case 'l': a->log_key = optarg; break;
-        case 'c': a->checkpoint = optarg; break;
-        case 'p': a->proof = optarg; break;
-        case 'S': a->server = optarg; break;
-        case 'P': a->pin = optarg; break;
-        case 'C': a->ca = optarg; break;
-        case 'i': a->interval = optarg; break;
-        case 'L': a->listen = optarg; break;
-        case 'T': a->cert = optarg; break;
-        case 'K': a->cert_key = optarg; break;
-        case 'g':
-            if (cli_strings_push(&a->logs, optarg) < 0) return -1;
-            break;
-        case 'h': usage(stdout); return 1;
-        default: return -1;
-        }
+static const char witness_epilog[] =
+    "--proof is a consistency proof (haetae ledger prove --from M) from the last\n"
+    "checkpoint this witness cosigned for the log to the new one. pull fetches both from\n"
+    "the server's ledger API; with --interval it pulls every SEC seconds until SIGINT.\n"
+    "serve answers c2sp.org/tlog-witness POST /add-checkpoint over HTTPS for the logs named\n"
+    "with --log until SIGINT or SIGTERM.\n";
+
+static const char *sub_synopsis(const char *sub) {
+    if (strcmp(sub, "keygen") == 0) return "haetae witness keygen --name NAME --out SKEYFILE";
+    if (strcmp(sub, "cosign") == 0) {
+        return "haetae witness cosign --state DIR --key SKEYFILE --log-key VKEY\n"
+               "                             --checkpoint FILE [--proof FILE] [--out FILE]";
     }
-    return 0;
+    if (strcmp(sub, "pull") == 0) {
+        return "haetae witness pull --server https://HOST:PORT --pin PIN|--ca FILE --state DIR\n"
+               "                           --key SKEYFILE --log-key VKEY [--out FILE] [--interval SEC]";
+    }
+    return "haetae witness serve --listen HOST:PORT --state DIR --key SKEYFILE --log ORIGIN=VKEY...\n"
+           "                            [--cert PEM --cert-key PEM]";
+}
+
+/* argv[0] is the subcommand. CLI_PARSE_CONTINUE when it should run, else
+ * the exit code. */
+static int parse_args(const char *sub, int argc, char **argv, witness_args *a) {
+    const cli_opt options[] = {
+        {.name = "name", .kind = CLI_OPT_STRING, .target = &a->name, .metavar = "NAME",
+         .help = "keygen: the witness's name (witness.example/regulator)"},
+        {.name = "out", .kind = CLI_OPT_STRING, .target = &a->out, .metavar = "FILE",
+         .help = "keygen: the secret key file; cosign, pull: the cosigned checkpoint"},
+        {.name = "state", .kind = CLI_OPT_STRING, .target = &a->state, .metavar = "DIR",
+         .help = "the last checkpoint cosigned per log"},
+        {.name = "key", .kind = CLI_OPT_STRING, .target = &a->key, .metavar = "SKEYFILE",
+         .help = "the witness's secret key"},
+        {.name = "log-key", .kind = CLI_OPT_STRING, .target = &a->log_key, .metavar = "VKEY",
+         .help = "the log's verifier key (a file or the key itself)"},
+        {.name = "checkpoint", .kind = CLI_OPT_STRING, .target = &a->checkpoint, .metavar = "FILE",
+         .help = "cosign: the checkpoint to cosign"},
+        {.name = "proof", .kind = CLI_OPT_STRING, .target = &a->proof, .metavar = "FILE",
+         .help = "cosign: consistency proof from the last cosigned checkpoint"},
+        {.name = "server", .kind = CLI_OPT_STRING, .target = &a->server, .metavar = "URL",
+         .help = "pull: the server to fetch from"},
+        {.name = "pin", .kind = CLI_OPT_STRING, .target = &a->pin, .metavar = "PIN",
+         .help = "pull: the server certificate's pin"},
+        {.name = "ca", .kind = CLI_OPT_STRING, .target = &a->ca, .metavar = "FILE",
+         .help = "pull: the CA that signed the server's certificate"},
+        {.name = "interval", .kind = CLI_OPT_STRING, .target = &a->interval, .metavar = "SEC",
+         .help = "pull: pull every SEC seconds until SIGINT"},
+        {.name = "listen", .kind = CLI_OPT_STRING, .target = &a->listen, .metavar = "HOST:PORT",
+         .help = "serve: the address to listen on"},
+        {.name = "log", .kind = CLI_OPT_STRINGS, .target = &a->logs, .metavar = "ORIGIN=VKEY",
+         .help = "serve: a log this witness cosigns for"},
+        {.name = "cert", .kind = CLI_OPT_STRING, .target = &a->cert, .metavar = "PEM",
+         .help = "serve: the TLS certificate (default: a self-signed one)"},
+        {.name = "cert-key", .kind = CLI_OPT_STRING, .target = &a->cert_key, .metavar = "PEM",
+         .help = "serve: the TLS certificate's key"},
+    };
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "haetae witness %s", sub);
+    const cli_spec spec = {
+        .command = cmd,
+        .synopsis = sub_synopsis(sub),
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .epilog = witness_epilog,
+    };
+    return cli_parse(&spec, argc, argv);
 }
 
 static int cmd_keygen(const witness_args *a, hae_err *err) {
@@ -311,17 +339,22 @@ static int cmd_serve(const witness_args *a, hae_err *err) {
 }
 
 int cli_cmd_witness(int argc, char **argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+    static const char *const subs[] = {"keygen", "cosign", "pull", "serve"};
+    bool known = false;
+    for (size_t i = 0; argc >= 2 && i < sizeof subs / sizeof subs[0]; i++) known |= strcmp(argv[1], subs[i]) == 0;
+    if (argc < 2 || !known) {
+        bool is_help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        if (argc >= 2 && !is_help) fprintf(stderr, "haetae witness: unknown subcommand '%s'\n", argv[1]);
+        usage(is_help ? stdout : stderr);
+        if (is_help) fprintf(stdout, "\n'haetae witness <subcommand> --help' describes its options.\n");
+        return is_help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     const char *sub = argv[1];
     witness_args a = {0};
-    int prc = parse_args(argc - 1, argv + 1, &a);
-    if (prc != 0) {
+    int prc = parse_args(sub, argc - 1, argv + 1, &a);
+    if (prc != CLI_PARSE_CONTINUE) {
         cli_strings_free(&a.logs);
-        if (prc < 0) usage(stderr);
-        return prc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+        return prc;
     }
     hae_err err = {0};
     int rc;
@@ -331,12 +364,8 @@ int cli_cmd_witness(int argc, char **argv) {
         rc = cmd_cosign(&a, &err);
     } else if (strcmp(sub, "pull") == 0) {
         rc = cmd_pull(&a, &err);
-    } else if (strcmp(sub, "serve") == 0) {
-        rc = cmd_serve(&a, &err);
     } else {
-        fprintf(stderr, "haetae witness: unknown subcommand '%s'\n", sub);
-        usage(stderr);
-        rc = CLI_EXIT_USAGE;
+        rc = cmd_serve(&a, &err);
     }
     cli_strings_free(&a.logs);
     if (rc > 0) return rc; /* a usage error already reported */
