@@ -12,6 +12,43 @@
  *      one-line ASP/ASPX eval(Request.Item[...]) client.
  */
 
+/*
+ * Whether a web server would run the file as PHP, JSP or ASP: by its
+ * extension (the handler mapping of Apache, nginx+php-fpm, Tomcat and IIS),
+ * or, whatever its name, by starting as a script does, or as an image with
+ * a script right behind its header (the GIF89a<?php polyglot an upload
+ * filter lets through). The same text quoted in a C test, a Markdown page
+ * or a findings file is not a web shell. `extension` is set by the scanner.
+ */
+private rule Runs_As_PHP
+{
+    strings:
+        $open = "<?php" nocase
+        $echo = "<?="
+
+    condition:
+        extension matches /^(php[0-9]?|phtml|pht|phar|inc)$/ or
+        uint16(0) == 0x3f3c or
+        ((uint32(0) == 0x38464947 or uint32be(0) == 0x89504e47 or uint16be(0) == 0xffd8) and
+         ($open in (0..1024) or $echo in (0..1024)))
+}
+
+private rule Runs_As_JSP
+{
+    condition:
+        extension matches /^(jsp|jspx|jspf)$/ or uint16(0) == 0x253c
+}
+
+private rule Runs_As_ASP
+{
+    strings:
+        $runat = /<script[^>]{0,40}runat\s*=\s*"?server/ nocase
+
+    condition:
+        extension matches /^(asp|aspx|ashx|asmx|asa|cer|cshtml)$/ or uint16(0) == 0x253c or
+        $runat in (0..64)
+}
+
 rule Webshell_PHP_Exec_Of_Request_Input : webshell php
 {
     meta:
@@ -27,7 +64,7 @@ rule Webshell_PHP_Exec_Of_Request_Input : webshell php
         $dynamic_call = /\$_(GET|POST|REQUEST|COOKIE)\s*\[[^\]]{1,40}\]\s*\(\s*\$_(GET|POST|REQUEST|COOKIE)\s*\[/ nocase
 
     condition:
-        filesize < 2MB and any of them
+        filesize < 2MB and Runs_As_PHP and any of them
 }
 
 rule Webshell_PHP_Eval_Of_Decoded_Payload : webshell php
@@ -43,7 +80,7 @@ rule Webshell_PHP_Eval_Of_Decoded_Payload : webshell php
         $create_function = /\bcreate_function\s*\(\s*['"]['"]\s*,\s*(base64_decode|gzinflate|str_rot13|\$_(GET|POST|REQUEST|COOKIE))/ nocase
 
     condition:
-        filesize < 2MB and any of them
+        filesize < 2MB and Runs_As_PHP and any of them
 }
 
 rule Webshell_JSP_Exec_Of_Request_Parameter : webshell jsp
@@ -62,7 +99,7 @@ rule Webshell_JSP_Exec_Of_Request_Parameter : webshell jsp
         $get_parameter = "request.getParameter("
 
     condition:
-        filesize < 2MB and
+        filesize < 2MB and Runs_As_JSP and
         ($runtime_param or $builder_param or ($jsp_tag and $runtime_exec and $get_parameter))
 }
 
@@ -79,5 +116,5 @@ rule Webshell_ASP_Eval_Of_Request : webshell asp
         $execute_request = /\bExecute(Global)?\s*\(?\s*Request\s*(\.\s*(Item|Form|QueryString))?\s*[\[\(]/ nocase
 
     condition:
-        filesize < 2MB and any of them
+        filesize < 2MB and Runs_As_ASP and any of them
 }

@@ -148,7 +148,17 @@ static int need(reader *r, size_t n, const char *what) {
     return HAE_OK;
 }
 
-static int parse_header(reader *r) {
+static int parse_name(reader *r, const unsigned char *p, uint32_t len, hae_arena *arena,
+                      const char **out) {
+    (void)r;
+    if (memchr(p, '\0', len)) return HAE_EINVAL;
+    char *copy = hae_arena_strndup(arena, (const char *)p, len);
+    if (!copy) return HAE_ENOMEM;
+    *out = copy;
+    return HAE_OK;
+}
+
+static int parse_header(reader *r, fim_entries *out) {
     if (need(r, 24, "header") < 0) return HAE_EINVAL;
     if (memcmp(r->data, BASELINE_MAGIC, 8) != 0) {
         return hae_err_set(r->err, HAE_EINVAL, "%s: not a haetae fim baseline (bad magic)",
@@ -161,11 +171,19 @@ static int parse_header(reader *r) {
     }
     uint32_t roots = (uint32_t)get_le(r->data + 20, 4);
     r->pos = 24;
+    if (roots > r->len / 4) return hae_err_set(r->err, HAE_EINVAL, "%s: %u roots cannot fit the file", r->name, roots);
+    out->roots = hae_arena_alloc(&out->arena, (roots ? roots : 1) * sizeof *out->roots);
+    if (!out->roots) return hae_err_set(r->err, HAE_ENOMEM, "%s: out of memory", r->name);
     for (uint32_t i = 0; i < roots; i++) {
         if (need(r, 4, "root length") < 0) return HAE_EINVAL;
         uint32_t len = (uint32_t)get_le(r->data + r->pos, 4);
         r->pos += 4;
         if (need(r, len, "root name") < 0) return HAE_EINVAL;
+        const char *root = NULL;
+        if (len == 0 || parse_name(r, r->data + r->pos, len, &out->arena, &root) < 0) {
+            return hae_err_set(r->err, HAE_EINVAL, "%s: root %u is empty or holds NUL", r->name, i);
+        }
+        out->roots[out->root_count++] = root;
         r->pos += len;
     }
     if (need(r, 4, "header checksum") < 0) return HAE_EINVAL;
@@ -183,15 +201,6 @@ static int record_error(reader *r, uint64_t index, size_t offset, const char *wh
                        (unsigned long long)index, offset, what);
 }
 
-static int parse_name(reader *r, const unsigned char *p, uint32_t len, hae_arena *arena,
-                      const char **out) {
-    (void)r;
-    if (memchr(p, '\0', len)) return HAE_EINVAL;
-    char *copy = hae_arena_strndup(arena, (const char *)p, len);
-    if (!copy) return HAE_ENOMEM;
-    *out = copy;
-    return HAE_OK;
-}
 
 static int parse_record(reader *r, uint64_t index, fim_entries *out) {
     size_t start = r->pos;
@@ -276,7 +285,7 @@ int fim_baseline_parse(const unsigned char *data, size_t len, const char *name,
                        fim_entries *out, hae_err *err) {
     reader r = {.data = data, .len = len, .name = name, .err = err};
     size_t first = out->count;
-    int rc = parse_header(&r);
+    int rc = parse_header(&r, out);
     uint64_t index = 0;
     while (rc == HAE_OK) {
         if (r.pos == r.len) {

@@ -161,14 +161,27 @@ static int merge(check_ctx *c, const fim_entries *base, const fim_entries *now) 
     return rc;
 }
 
+static bool split_roots(const fim_entries *base) { return base->root_count > 0; }
+
+/* base keeps what this run's roots cover (the rest to elsewhere); now keeps
+ * what the baseline's roots cover (the rest, new ground, to fresh). */
+static int compare_where_both_look(const fim_options *opt, fim_entries *base, fim_entries *now,
+                                   fim_entries *elsewhere, fim_entries *fresh, hae_err *err) {
+    if (!split_roots(base)) return HAE_OK;
+    int rc = fim_entries_split_uncovered(base, (const char *const *)opt->roots, opt->root_count,
+                                         elsewhere);
+    if (rc == HAE_OK) rc = fim_entries_split_uncovered(now, base->roots, base->root_count, fresh);
+    return rc < 0 ? hae_err_set(err, rc, "fim check: out of memory") : HAE_OK;
+}
+
 int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink *sink,
                        hae_err *err) {
-    fim_entries base = {0};
-    fim_entries now = {0};
+    fim_entries base = {0}, now = {0}, new_coverage = {0}, base_elsewhere = {0};
     check_ctx c = {.opt = opt, .sink = sink, .err = err};
     int rc = fim_baseline_load(path, &base, err);
     if (rc == HAE_OK) rc = fim_canaries_load(opt, &c.canaries, err);
     if (rc == HAE_OK) rc = fim_scan(opt, &now, sink, err);
+    if (rc == HAE_OK) rc = compare_where_both_look(opt, &base, &now, &base_elsewhere, &new_coverage, err);
     if (rc == HAE_OK) {
         fim_entries_sort(&base);
         c.deleted = calloc(base.count + 1, sizeof(entry_ref));
@@ -179,6 +192,11 @@ int fim_baseline_check(const fim_options *opt, const char *path, const hae_sink 
         }
     }
     if (rc == HAE_OK) rc = merge(&c, &base, &now);
+    if (rc == HAE_OK && split_roots(&base)) {
+        rc = fim_baseline_add_roots(opt, path, &base, &base_elsewhere, &new_coverage, sink, err);
+    }
+    free(new_coverage.items);
+    free(base_elsewhere.items);
     free(c.deleted);
     free(c.rename_target);
     free(c.created);

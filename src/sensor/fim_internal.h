@@ -59,6 +59,8 @@ typedef struct fim_entries {
     size_t count;
     size_t cap;
     hae_arena arena;
+    const char **roots;  /* a parsed baseline's roots (in arena); NULL for a scan */
+    size_t root_count;
 } fim_entries;
 
 fim_entry *fim_entries_push(fim_entries *list);  /* zeroed slot; NULL on OOM */
@@ -98,6 +100,20 @@ int fim_baseline_serialize(const fim_entries *list, const char *const *roots,
                            size_t root_count, hae_buf *out);
 int fim_baseline_load(const char *path, fim_entries *out, hae_err *err);
 uint32_t fim_crc32(uint32_t crc, const void *bytes, size_t len);
+
+/* ---- roots across runs (fim_roots.c) --------------------------------- */
+
+/* Moves the entries of list that no root covers to uncovered (copies that
+ * share list's strings); list keeps the rest, in order. */
+int fim_entries_split_uncovered(fim_entries *list, const char *const *roots, size_t n,
+                                fim_entries *uncovered) HAE_MUST_USE;
+/* When opt has roots the baseline loaded from path does not cover:
+ * rewrites path with the baseline's entries (base, split into those this
+ * run compared and those elsewhere), the new roots and their entries
+ * (added), and says so in one fim.root_baselined finding. */
+int fim_baseline_add_roots(const fim_options *opt, const char *path, const fim_entries *base,
+                           const fim_entries *elsewhere, const fim_entries *added,
+                           const hae_sink *sink, hae_err *err) HAE_MUST_USE;
 
 /* ---- rules (fim_rules.c) --------------------------------------------- */
 

@@ -4,6 +4,7 @@
  * any number of threads may scan with it at once (each yr_rules_scan_*
  * call builds its own YR_SCANNER). yr_initialize/yr_finalize are counted
  * here under a mutex: libyara's own count is not thread-safe. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -143,6 +144,11 @@ static void compact_rules(yara_scanner *s) {
     malloc_trim(0); /* hand the compiler's pages back to the kernel now */
 }
 
+/* The names rules may test (as LOKI and THOR rules do): a web shell rule
+ * can ask whether the web server would run the file, so sample strings in
+ * source files and documentation are not web shells. */
+static const char *const file_externals[] = {"filename", "filepath", "extension"};
+
 int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t count,
                       hae_err *err) {
     *out = NULL;
@@ -156,6 +162,11 @@ int yara_scanner_open(yara_scanner **out, const char *const *rule_paths, size_t 
     }
     compile_report report = {.err = err};
     yr_compiler_set_callback(compiler, on_compile_message, &report);
+    for (size_t i = 0; i < sizeof file_externals / sizeof *file_externals; i++) {
+        if (yr_compiler_define_string_variable(compiler, file_externals[i], "") != ERROR_SUCCESS) {
+            rc = hae_err_set(err, HAE_ENOMEM, "yara: out of memory defining externals");
+        }
+    }
     /* libyara refuses more input once a file failed: stop at the first. */
     for (size_t i = 0; i < count && rc == HAE_OK; i++) {
         rc = compile_file(compiler, rule_paths[i], &report);
@@ -355,13 +366,41 @@ static int open_regular(const char *path, const char **reason) {
     return fd;
 }
 
+/* One scan of fd (or of data when fd < 0) with the file externals set
+ * from path: its name, and its extension lowercased. */
+static int run_scan(yara_scanner *s, int fd, const void *data, size_t len, const char *path,
+                    YR_CALLBACK_FUNC callback, void *ctx) {
+    YR_SCANNER *scanner = NULL;
+    int r = yr_scanner_create(s->rules, &scanner);
+    if (r != ERROR_SUCCESS) return r;
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *name = path ? (slash ? slash + 1 : path) : "";
+    const char *dot = strrchr(name, '.');
+    char ext[16] = "";
+    for (size_t i = 0; dot && dot != name && dot[i + 1] && i + 1 < sizeof ext; i++) {
+        ext[i] = (char)tolower((unsigned char)dot[i + 1]);
+    }
+    if (yr_scanner_define_string_variable(scanner, "filename", name) != ERROR_SUCCESS ||
+        yr_scanner_define_string_variable(scanner, "filepath", path ? path : "") != ERROR_SUCCESS ||
+        yr_scanner_define_string_variable(scanner, "extension", ext) != ERROR_SUCCESS) {
+        yr_scanner_destroy(scanner);
+        return ERROR_INSUFFICIENT_MEMORY;
+    }
+    yr_scanner_set_callback(scanner, callback, ctx);
+    yr_scanner_set_flags(scanner, SCAN_FLAGS_FAST_MODE);
+    yr_scanner_set_timeout(scanner, s->timeout_seconds);
+    r = fd >= 0 ? yr_scanner_scan_fd(scanner, fd)
+                : yr_scanner_scan_mem(scanner, data, len);
+    yr_scanner_destroy(scanner);
+    return r;
+}
+
 int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_err *err) {
     const char *reason = NULL;
     int fd = open_regular(path, &reason);
     if (fd < 0) return emit_error(path, reason, sink, err);
     scan_state state = {.target = path, .sink = sink, .err = err};
-    int r = yr_rules_scan_fd(s->rules, fd, SCAN_FLAGS_FAST_MODE, on_scan_message, &state,
-                             s->timeout_seconds);
+    int r = run_scan(s, fd, NULL, 0, path, on_scan_message, &state);
     close(fd);
     return scan_result(r, &state, s->timeout_seconds, err);
 }
@@ -369,8 +408,7 @@ int yara_scan_file(yara_scanner *s, const char *path, const hae_sink *sink, hae_
 int yara_scan_buffer(yara_scanner *s, const void *data, size_t len, const char *label,
                      const hae_sink *sink, hae_err *err) {
     scan_state state = {.target = label ? label : "(buffer)", .sink = sink, .err = err};
-    int r = yr_rules_scan_mem(s->rules, data, len, SCAN_FLAGS_FAST_MODE, on_scan_message, &state,
-                              s->timeout_seconds);
+    int r = run_scan(s, -1, data, len, label, on_scan_message, &state);
     return scan_result(r, &state, s->timeout_seconds, err);
 }
 
@@ -424,8 +462,7 @@ int yara_scan_file_matches(yara_scanner *s, const char *path, yara_match_fn on_m
     int fd = open_regular(path, &reason);
     if (fd < 0) return hae_err_set(err, HAE_EIO, "%s: cannot scan: %s", path, reason);
     match_state st = {.on_match = on_match, .ctx = ctx, .err = err};
-    int r = yr_rules_scan_fd(s->rules, fd, SCAN_FLAGS_FAST_MODE, on_match_message, &st,
-                             s->timeout_seconds);
+    int r = run_scan(s, fd, NULL, 0, path, on_match_message, &st);
     close(fd);
     return match_result(r, &st, path, s->timeout_seconds, err);
 }
@@ -433,7 +470,6 @@ int yara_scan_file_matches(yara_scanner *s, const char *path, yara_match_fn on_m
 int yara_scan_buffer_matches(yara_scanner *s, const void *data, size_t len,
                              yara_match_fn on_match, void *ctx, hae_err *err) {
     match_state st = {.on_match = on_match, .ctx = ctx, .err = err};
-    int r = yr_rules_scan_mem(s->rules, data, len, SCAN_FLAGS_FAST_MODE, on_match_message, &st,
-                              s->timeout_seconds);
+    int r = run_scan(s, -1, data, len, NULL, on_match_message, &st);
     return match_result(r, &st, "buffer", s->timeout_seconds, err);
 }
