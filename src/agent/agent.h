@@ -158,11 +158,16 @@ typedef struct agent_config {
     unsigned scan_interval_s;       /* sock and proc stealth scans; 0 = 60 */
     unsigned flush_interval_ms;     /* spool fsync at least this often; 0 = 1000 */
     uint64_t spool_max_bytes;       /* 0 = 256 MiB */
+    const char *const *allow_paths; /* allowlist files or directories (allow.h) */
+    size_t allow_path_count;
 } agent_config;
 
 /* Runs every sensor once and emits findings to sink (the responder's
  * "check this host now"). A sensor that cannot run (no root, no kernel
- * support) emits an agent.sensor_unavailable finding; the others go on. */
+ * support) emits an agent.sensor_unavailable finding; the others go on.
+ * Findings the allowlists allow are counted into agent.allowlisted
+ * findings instead; the agent's own state and output are never scanned.
+ * A bad allowlist is HAE_EINVAL naming file and line, before any sensor. */
 int agent_run_once(const agent_config *cfg, const hae_sink *sink, hae_err *err);
 
 /* Runs continuously, spooling every event under cfg->state_dir/spool,

@@ -3,12 +3,15 @@
 #define HAETAE_AGENT_INTERNAL_H
 
 #include "agent/agent.h"
+#include "allow/allow.h"
 #include "sensor/sensor.h"
 
 int agent_report_unavailable(const hae_sink *sink, const char *sensor, const hae_err *why,
                              hae_err *err);
 /* fim_options over fim_roots + web_roots; *roots is malloc'd, caller frees. */
 int agent_fim_options(const agent_config *cfg, fim_options *opt, const char ***roots);
+/* The allowlists of cfg (NULL *out when none are configured). */
+int agent_load_allowlist(const agent_config *cfg, allowlist **out, hae_err *err) HAE_MUST_USE;
 /* state_dir/name (state_dir created if absent); *out malloc'd. */
 int agent_state_path(const agent_config *cfg, const char *name, char **out, hae_err *err);
 

@@ -44,6 +44,12 @@ int agent_fim_options(const agent_config *cfg, fim_options *opt, const char ***r
     return HAE_OK;
 }
 
+int agent_load_allowlist(const agent_config *cfg, allowlist **out, hae_err *err) {
+    *out = NULL;
+    if (cfg->allow_path_count == 0) return HAE_OK;
+    return allowlist_load(out, cfg->allow_paths, cfg->allow_path_count, err);
+}
+
 int agent_state_path(const agent_config *cfg, const char *name, char **out, hae_err *err) {
     if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
         return hae_err_errno(err, errno, "state directory %s", cfg->state_dir);
@@ -84,25 +90,59 @@ static int fim_once(const agent_config *cfg, const hae_sink *sink, hae_err *err)
     return rc;
 }
 
+/* Files of the agent itself, never scanned: its state directory and the
+ * files its output and diagnostics are redirected to (`agent --once >
+ * findings.jsonl` quotes every match it reports). */
+typedef struct own_files {
+    struct stat state_dir;
+    bool has_state_dir;
+    struct stat outputs[2];
+    size_t output_count;
+} own_files;
+
+static void own_files_find(const agent_config *cfg, own_files *own) {
+    *own = (own_files){0};
+    own->has_state_dir = stat(cfg->state_dir, &own->state_dir) == 0;
+    for (int fd = 1; fd <= 2; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) own->outputs[own->output_count++] = st;
+    }
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
 /* nftw has no context pointer; one YARA walk runs at a time. */
 static struct {
     yara_scanner *scanner;
     const hae_sink *sink;
     hae_err *err;
     int rc;
+    own_files own;
 } yara_walk;
+
+static bool is_own(const struct stat *st, int type) {
+    const own_files *own = &yara_walk.own;
+    if (type == FTW_D) return own->has_state_dir && same_file(st, &own->state_dir);
+    for (size_t i = 0; i < own->output_count; i++) {
+        if (same_file(st, &own->outputs[i])) return true;
+    }
+    return false;
+}
 
 static int yara_visit(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)ftw;
+    if (is_own(st, type)) return type == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     if (type == FTW_F && S_ISREG(st->st_mode)) {
         /* yara_scan_file reports unreadable files itself as yara.error */
         int rc = yara_scan_file(yara_walk.scanner, path, yara_walk.sink, yara_walk.err);
         if (rc == HAE_ENOMEM || rc == HAE_EIO) {
             yara_walk.rc = rc;
-            return 1;
+            return FTW_STOP;
         }
     }
-    return 0;
+    return FTW_CONTINUE;
 }
 
 static int yara_once(const agent_config *cfg, const hae_sink *sink, hae_err *err) {
@@ -115,17 +155,18 @@ static int yara_once(const agent_config *cfg, const hae_sink *sink, hae_err *err
     yara_walk.sink = sink;
     yara_walk.err = &sensor_err;
     yara_walk.rc = HAE_OK;
+    own_files_find(cfg, &yara_walk.own);
     for (size_t i = 0; i < cfg->scan_dir_count && yara_walk.rc == HAE_OK; i++) {
         if (access(cfg->scan_dirs[i], F_OK) != 0) continue;
         /* FTW_PHYS: never follow symlinks, so loops cannot trap the walk. */
-        nftw(cfg->scan_dirs[i], yara_visit, 32, FTW_PHYS | FTW_MOUNT);
+        nftw(cfg->scan_dirs[i], yara_visit, 32, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
     }
     rc = yara_walk.rc;
     yara_scanner_close(scanner);
     return rc < 0 ? run_sensor("yara", rc, &sensor_err, sink, err) : HAE_OK;
 }
 
-int agent_run_once(const agent_config *cfg, const hae_sink *sink, hae_err *err) {
+static int run_every_sensor(const agent_config *cfg, const hae_sink *sink, hae_err *err) {
     hae_err sensor_err = {0};
     int rc = run_sensor("sock", sock_scan(sink, &sensor_err), &sensor_err, sink, err);
     if (rc == HAE_OK) {
@@ -134,5 +175,17 @@ int agent_run_once(const agent_config *cfg, const hae_sink *sink, hae_err *err) 
     }
     if (rc == HAE_OK) rc = fim_once(cfg, sink, err);
     if (rc == HAE_OK) rc = yara_once(cfg, sink, err);
+    return rc;
+}
+
+int agent_run_once(const agent_config *cfg, const hae_sink *sink, hae_err *err) {
+    allowlist *allow = NULL;
+    int rc = agent_load_allowlist(cfg, &allow, err);
+    if (rc < 0) return rc;
+    allow_filter filter = {.list = allow, .next = sink};
+    hae_sink allowed = allow_filter_sink(&filter);
+    rc = run_every_sensor(cfg, allow ? &allowed : sink, err);
+    if (rc == HAE_OK) rc = allowlist_report(allow, sink, err);
+    allowlist_free(allow);
     return rc;
 }

@@ -12,7 +12,10 @@ typedef struct agent_state {
     spool *spool;
     transport *transport;   /* NULL when not enrolled */
     hae_sink spool_out;
-    hae_sink out;           /* spool_out, plus YARA on changed files */
+    hae_sink to_spool;      /* spool_out, plus YARA on changed files */
+    hae_sink out;           /* to_spool, minus what the allowlists allow */
+    allowlist *allow;
+    allow_filter allowed;
     proc_watch *procs;
     fim_watch *files;
     log_tail *logs;
@@ -125,6 +128,7 @@ static int periodic_scans(agent_state *a, hae_err *err) {
         if (rc < 0 && rc != HAE_ENOMEM) rc = agent_report_unavailable(&only_new, "proc", &why, err);
     }
     if (rc == HAE_OK) rc = finding_memory_end_scan(&a->scans);
+    if (rc == HAE_OK) rc = allowlist_report(a->allow, &a->spool_out, err);
     return rc == HAE_ENOMEM ? hae_err_set(err, rc, "agent: out of memory in periodic scan") : rc;
 }
 
@@ -216,8 +220,11 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     free(spool_dir);
     if (rc < 0) return rc;
     a.spool_out = spool_sink(a.spool);
-    a.out = (hae_sink){.emit = agent_emit, .ctx = &a};
-    rc = open_sensors(&a, err);
+    a.to_spool = (hae_sink){.emit = agent_emit, .ctx = &a};
+    rc = agent_load_allowlist(cfg, &a.allow, err);
+    a.allowed = (allow_filter){.list = a.allow, .next = &a.to_spool};
+    a.out = a.allow ? allow_filter_sink(&a.allowed) : a.to_spool;
+    if (rc == HAE_OK) rc = open_sensors(&a, err);
     if (rc == HAE_OK) rc = start_transport(&a, err);
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.started", "started", err);
     if (rc == HAE_OK) rc = read_positions_resume(&a.positions, cfg, a.logs, a.journal, &a.out, err);
@@ -225,10 +232,12 @@ int agent_run(const agent_config *cfg, volatile sig_atomic_t *stop, hae_err *err
     while (rc == HAE_OK && !*stop) {
         rc = loop_once(&a, err);
     }
+    if (rc == HAE_OK) rc = allowlist_report(a.allow, &a.spool_out, err);
     if (rc == HAE_OK) rc = emit_lifecycle(&a, "agent.stopped", "stopped", err);
     if (rc == HAE_OK) rc = flush_spool(&a, err);
     close_sensors(&a);
     read_positions_free(&a.positions);
+    allowlist_free(a.allow);
     transport_stop(a.transport);
     finding_memory_free(&a.scans);
     int close_rc = spool_close(a.spool, rc == HAE_OK ? err : NULL);

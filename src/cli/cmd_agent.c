@@ -14,7 +14,7 @@ typedef struct agent_args {
     const char *format;
     uint64_t interval_s, spool_max_bytes;
     agent_config cfg;
-    cli_strings fim_roots, web_roots, logs, yara, scan_dirs;
+    cli_strings fim_roots, web_roots, logs, yara, scan_dirs, allow;
     glob_t rule_glob;
 } agent_args;
 
@@ -55,6 +55,10 @@ static int add_defaults(agent_args *a) {
         }
         free(pattern);
     }
+    char *allow_dir = NULL;
+    if (rc == HAE_OK && rules && asprintf(&allow_dir, "%s/allow", rules) < 0) rc = HAE_ENOMEM;
+    if (rc == HAE_OK && allow_dir && access(allow_dir, F_OK) == 0) rc = cli_strings_push(&a->allow, allow_dir);
+    free(allow_dir);
     free(rules);
     return rc;
 }
@@ -77,6 +81,8 @@ static int parse_args(agent_args *a, int argc, char **argv) {
          .help = "follow FILE (it may appear later)"},
         {.name = "yara", .kind = CLI_OPT_STRINGS, .target = &a->yara, .metavar = "FILE",
          .help = "YARA rule file"},
+        {.name = "allow", .kind = CLI_OPT_STRINGS, .target = &a->allow, .metavar = "PATH",
+         .help = "allowlist file or directory of them (default: the rules' allow/)"},
         {.name = "scan-dir", .kind = CLI_OPT_DIRS, .target = &a->scan_dirs,
          .help = "with --once, YARA-scan DIR"},
         {.name = "no-defaults", .kind = CLI_OPT_NEGATE, .target = &a->defaults,
@@ -115,6 +121,8 @@ static int parse_args(agent_args *a, int argc, char **argv) {
     a->cfg.yara_rule_count = a->yara.count;
     a->cfg.scan_dirs = a->scan_dirs.items;
     a->cfg.scan_dir_count = a->scan_dirs.count;
+    a->cfg.allow_paths = a->allow.items;
+    a->cfg.allow_path_count = a->allow.count;
     return CLI_PARSE_CONTINUE;
 }
 
@@ -124,6 +132,7 @@ static void free_args(agent_args *a) {
     cli_strings_free(&a->logs);
     cli_strings_free(&a->yara);
     cli_strings_free(&a->scan_dirs);
+    cli_strings_free(&a->allow);
     if (a->rule_glob.gl_pathv) globfree(&a->rule_glob);
 }
 

@@ -9,6 +9,7 @@
 #include <pcre2.h>
 
 #include "detect/detect.h"
+#include "yaml/yaml.h"
 
 /* ---- patterns: one value of a field condition ------------------------ */
 
@@ -96,37 +97,6 @@ typedef struct search_ident {
 
 typedef struct rule rule;
 
-/* ---- YAML as a small tree (yaml.c), so collections can be merged ----- */
-
-typedef enum { Y_SCALAR, Y_MAP, Y_SEQ } ynode_type;
-typedef struct ynode ynode;
-typedef struct ypair {
-    const char *key;
-    int line;
-    ynode *value;
-} ypair;
-struct ynode {
-    ynode_type type;
-    int line;              /* 1-based */
-    const char *text;      /* Y_SCALAR */
-    size_t len;
-    bool is_null;          /* plain null, ~ or nothing */
-    ypair *pairs;          /* Y_MAP */
-    ynode **items;         /* Y_SEQ */
-    size_t count;
-};
-
-typedef struct ydoc {
-    ynode *root;
-    int line;
-} ydoc;
-
-/* Parses every document; on a YAML error returns HAE_EINVAL naming the line. */
-int yaml_parse_documents(hae_arena *arena, const char *name, const char *text, size_t len,
-                         ydoc **docs, size_t *count, hae_err *err);
-const ynode *yaml_get(const ynode *map, const char *key);
-const char *yaml_scalar(const ynode *n); /* NULL unless a non-null scalar */
-ynode *yaml_merge(hae_arena *arena, const ynode *base, const ynode *over);
 
 /* selection.c: a detection map into search identifiers and the condition. */
 int selection_build(detect_engine *e, rule *r, const ynode *detection, bool *unsupported,

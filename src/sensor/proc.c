@@ -10,6 +10,10 @@
 #include "sensor/proc_private.h"
 #include "sensor/procfs.h"
 #include "sensor/sensor.h"
+#include "sensor/sensor_int.h"
+
+/* memfd executables are programs, not disk images: hash up to this much. */
+#define MEMFD_HASH_MAX (256u << 20)
 
 /* ---- proc_describe ------------------------------------------------------ */
 
@@ -79,6 +83,16 @@ static int finding_begin(hae_event *ev, const procfs_process *p, const char *rul
     return rc;
 }
 
+/* The executable's content, the only name a memfd program has: evidence,
+ * and what an allowlist recognises a container runtime's own copy by. */
+static int add_image_hash(hae_event *ev, pid_t pid) {
+    char path[48], hex[65];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    int rc = sensor_sha256_file(path, MEMFD_HASH_MAX, hex);
+    if (rc == HAE_ENOMEM) return rc;
+    return rc == HAE_OK ? hae_event_add_str(ev, "ImageSha256", hex) : HAE_OK;
+}
+
 static int finding_end(scan_ctx *ctx, hae_event *ev, int rc) {
     if (rc == HAE_OK) {
         rc = hae_emit(ctx->sink, ev, ctx->err);
@@ -97,6 +111,7 @@ static int check_exe(scan_ctx *ctx, const procfs_process *p) {
         /* The memfd is always "deleted": one finding says it all. */
         rc = finding_begin(&ev, p, "proc.memfd_exe", HAE_SEV_CRITICAL,
                            "runs from an anonymous memfd, no file on disk");
+        if (rc == HAE_OK) rc = add_image_hash(&ev, p->pid);
         return rc < 0 ? rc : finding_end(ctx, &ev, rc);
     }
     if (p->exe_deleted) {

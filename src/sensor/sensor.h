@@ -108,6 +108,13 @@ int fim_canary_plant(const fim_options *opt, const hae_sink *sink, hae_err *err)
 /* Shannon entropy of bytes in bits per byte (0..8). */
 double fim_entropy(const unsigned char *bytes, size_t len);
 
+/* ---- hashes ------------------------------------------------------- */
+
+/* SHA-256 of the file at path (a /proc/PID/exe link works) as 64 lowercase
+ * hex digits, as findings report it; HAE_ELIMIT past max_bytes, HAE_ENOENT
+ * or HAE_EIO when it cannot be read. */
+int sensor_sha256_file(const char *path, uint64_t max_bytes, char hex[65]) HAE_MUST_USE;
+
 /* ---- log ------------------------------------------------------------- */
 
 /* Follows files across rotation (new inode at the path: the old descriptor

@@ -106,6 +106,10 @@ static void test_memfd_binary_is_reported_as_memfd_exe(void **state) {
     assert_non_null(f);
     assert_string_equal(hae_event_get_str(f, "severity"), "critical");
     assert_string_equal(hae_event_get_str(f, "Image"), "/memfd:haetae-test");
+    /* its content is the evidence, and what an allowlist recognises */
+    char want[65];
+    assert_int_equal(sensor_sha256_file(src, UINT64_MAX, want), HAE_OK);
+    assert_string_equal(hae_event_get_str(f, "ImageSha256"), want);
     /* the memfd finding stands alone: no second "deleted" finding */
     assert_null(proc_test_find(&c, "proc.deleted_exe", pid));
     collector_free(&c);

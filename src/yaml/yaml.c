@@ -5,7 +5,7 @@
 
 #include <libfyaml.h>
 
-#include "detect/detect_int.h"
+#include "yaml/yaml.h"
 
 static int node_line(struct fy_node *n) {
     struct fy_token *t = fy_node_get_scalar_token(n);
@@ -177,8 +177,8 @@ static void discard_diag(struct fy_diag *diag, void *user, const char *buf, size
     (void)len;
 }
 
-/* Sigma rule files are small (SigmaHQ's largest is under 300 KB); the
- * bound keeps a stray multi-gigabyte file from becoming a parse tree. */
+/* Rule files are small (SigmaHQ's largest is under 300 KB); the bound
+ * keeps a stray multi-gigabyte file from becoming a parse tree. */
 #define YAML_MAX_BYTES (4u << 20)
 
 static bool is_marker(const char *line, size_t n, char c) {
