@@ -61,7 +61,9 @@ static size_t clf_time_offset(const char *s, size_t len) {
         size_t end = word_end(s, len, pos);
         if (end == pos || end >= len) return 0;
         pos = end + 1;
-        if (words >= 2 && s[pos] == '[') return is_clf_time(s + pos, len - pos) ? pos : 0;
+        if (words >= 2 && pos < len && s[pos] == '[') {
+            return is_clf_time(s + pos, len - pos) ? pos : 0;
+        }
     }
     return 0;
 }
