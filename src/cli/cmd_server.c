@@ -214,6 +214,10 @@ int cli_cmd_server(int argc, char **argv) {
     admin_args a = {0};
     int parsed = admin_parse(argc - 1, argv + 1, &a);
     if (parsed != CLI_PARSE_CONTINUE) return parsed;
+    if (a.count == 0 || !a.positional[0]) { /* the parser demands one: for the analyzer */
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
     if (strcmp(verb, "agent") == 0) return agent_command(&a);
     if (strcmp(a.positional[0], "create") != 0 || a.count != 1) {
         usage(stderr);
