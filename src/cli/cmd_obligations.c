@@ -175,9 +175,10 @@ int cli_cmd_obligations(int argc, char **argv) {
     int rc = parse("haetae obligations", obligations_synopsis, argc, argv, &a);
     if (rc != CLI_PARSE_CONTINUE) return rc;
     if (a.count) {
-        printf("usage: %s\n", obligations_synopsis);
-        return strcmp(a.positional[0], "--help") == 0 || strcmp(a.positional[0], "help") == 0
-                   ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        bool is_help = strcmp(a.positional[0], "help") == 0;
+        if (!is_help) fprintf(stderr, "haetae obligations: unexpected argument '%s'\n", a.positional[0]);
+        fprintf(is_help ? stdout : stderr, "usage: %s\n", obligations_synopsis);
+        return is_help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     print_ctx p = {.now = hae_time_now_ns()};
     p.is_json = a.format ? strcmp(a.format, "json") == 0 : !isatty(fileno(stdout));
