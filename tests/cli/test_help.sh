@@ -80,6 +80,21 @@ expect_usage -r hunt -r
 expect_usage --limit alert --limit many
 expect_usage --index ledger prove --dir log --index seven
 
+# A verb the command does not know, or one missing its arguments, is a usage
+# error before any store is opened (here there is none).
+for line in "incident bogus" "incident show" "incident update ID" "incident set ID" \
+            "incident export ID" "alert list extra" "ledger bogus" "witness bogus" \
+            "rules bogus" "fim bogus" "obligations extra" "report ID"; do
+    read -ra words <<<"$line"
+    mkdir empty
+    rc=0
+    (cd empty && "$bin" "${words[@]}" >../out 2>../err) || rc=$?
+    [ "$rc" -eq 2 ] || fail "'haetae $line' exited $rc, not 2: $(head -2 err)"
+    [ -s err ] || fail "'haetae $line' said nothing on stderr"
+    [ -z "$(ls -A empty)" ] || fail "'haetae $line' created $(ls -A empty)"
+    rmdir empty
+done
+
 # Short options that hunt and rules check always took still work.
 printf 'title: t\nid: 00000000-0000-0000-0000-000000000001\nlogsource: {product: linux}\n' >rule.yml
 printf 'detection: {sel: {msg: evil}, condition: sel}\nlevel: high\n' >>rule.yml
