@@ -33,14 +33,16 @@ static void print_usage(FILE *out) {
     fprintf(out, "usage: haetae <command> [options]\n\n"
                  "haetae detects, records and reports breaches on Linux hosts.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(out, "\n'haetae <command> --help' describes a command's options.\n");
 }
 
 int cli_cmd_version(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    const cli_spec spec = {.command = "haetae version", .synopsis = "haetae version",
+                           .description = "Prints the version."};
+    int parsed = cli_parse(&spec, argc, argv);
+    if (parsed != CLI_PARSE_CONTINUE) return parsed;
     printf("haetae %s\n", HAETAE_VERSION);
     return CLI_EXIT_OK;
 }

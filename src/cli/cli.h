@@ -75,6 +75,7 @@ typedef struct cli_opt {
     const char *const *choices; /* ENUM: NULL-terminated */
     cli_opt_kind kind;
     bool required;
+    char short_name; /* 0, or the letter of "-r PATH", "-rPATH", "-n" */
 } cli_opt;
 
 struct cli_strings;

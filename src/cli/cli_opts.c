@@ -36,10 +36,12 @@ static void print_choices(FILE *out, const char *const *choices) {
 
 static void print_option(FILE *out, const cli_opt *o) {
     char left[64];
+    char short_form[8] = "";
+    if (o->short_name) snprintf(short_form, sizeof short_form, "-%c, ", o->short_name);
     if (opt_takes_value(o)) {
-        snprintf(left, sizeof left, "--%s %s", o->name, opt_metavar(o));
+        snprintf(left, sizeof left, "%s--%s %s", short_form, o->name, opt_metavar(o));
     } else {
-        snprintf(left, sizeof left, "--%s", o->name);
+        snprintf(left, sizeof left, "%s--%s", short_form, o->name);
     }
     fprintf(out, "  %-24s %s", left, o->help ? o->help : "");
     if (o->kind == CLI_OPT_ENUM) {
@@ -232,6 +234,26 @@ static int take_long_option(const cli_spec *spec, int argc, char **argv, int *i)
     return store_value(spec, o, value);
 }
 
+/* "-x", "-x value" or "-xvalue" for an option with a short name. */
+static int take_short_option(const cli_spec *spec, int argc, char **argv, int *i) {
+    const char *arg = argv[*i];
+    const cli_opt *o = NULL;
+    for (size_t k = 0; k < spec->count && !o; k++) {
+        if (spec->opts[k].short_name && spec->opts[k].short_name == arg[1]) o = &spec->opts[k];
+    }
+    if (!o) return usage_error(spec, "unknown option '%s' (long options start with --)", arg);
+    if (!opt_takes_value(o)) {
+        if (arg[2]) return usage_error(spec, "unknown option '%s' (-%c takes no value)", arg, arg[1]);
+        return store_value(spec, o, NULL);
+    }
+    const char *value = arg[2] ? arg + 2 : NULL;
+    if (!value) {
+        if (*i + 1 >= argc) return usage_error(spec, "-%c needs a value (%s)", arg[1], opt_metavar(o));
+        value = argv[++*i];
+    }
+    return store_value(spec, o, value);
+}
+
 static int check_required(const cli_spec *spec) {
     for (size_t i = 0; i < spec->count; i++) {
         const cli_opt *o = &spec->opts[i];
@@ -261,7 +283,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv) {
         } else if (arg[1] == '-') {
             rc = take_long_option(spec, argc, argv, &i);
         } else {
-            rc = usage_error(spec, "unknown option '%s' (long options start with --)", arg);
+            rc = take_short_option(spec, argc, argv, &i);
         }
         if (rc == CLI_PARSE_HELP) {
             cli_usage_print(spec, stdout);

@@ -6,8 +6,8 @@
  * of counts per rule and level on a terminal. Malformed lines are counted,
  * reported with file and line, and skipped. Exit 1 when anything matched. */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -304,46 +304,45 @@ static void load_report(void *ctx, const char *file, detect_status status,
             reason ? reason : file);
 }
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE]\n"
-            "                   [--format jsonl|table] [--no-prefilter] INPUT...\n"
-            "  Runs Sigma rules over JSON lines, Windows JSON exports, syslog and auditd\n"
-            "  files (detected per line; '-' is stdin). --yara also scans each INPUT file.\n");
-}
-
 typedef struct hunt_args {
-    cli_strings rules, yara, maps;
+    cli_strings rules, yara, maps, inputs;
     const char *format;
     bool no_prefilter;
 } hunt_args;
 
+/* CLI_PARSE_CONTINUE when the hunt should run, else the exit code. */
 static int parse_args(int argc, char **argv, hunt_args *a) {
-    static const struct option options[] = {
-        {"rules", required_argument, NULL, 'r'}, {"yara", required_argument, NULL, 'y'},
-        {"mapping", required_argument, NULL, 'm'}, {"format", required_argument, NULL, 'f'},
-        {"no-prefilter", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "r:y:m:f:nh", options, NULL)) != -1) {
-        int rc = HAE_OK;
-        switch (opt) {
-        case 'r': rc = cli_strings_push(&a->rules, optarg); break;
-        case 'y': rc = cli_strings_push(&a->yara, optarg); break;
-        case 'm': rc = cli_strings_push(&a->maps, optarg); break;
-        case 'f': a->format = optarg; break;
-        case 'n': a->no_prefilter = true; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return CLI_EXIT_USAGE;
-        }
-        if (rc < 0) return cli_fail("hunt", CLI_EXIT_FAIL, "out of memory");
+    const cli_opt options[] = {
+        {.name = "rules", .short_name = 'r', .kind = CLI_OPT_STRINGS, .target = &a->rules,
+         .metavar = "PATH", .help = "Sigma rules: a file or a directory"},
+        {.name = "yara", .short_name = 'y', .kind = CLI_OPT_STRINGS, .target = &a->yara,
+         .metavar = "PATH", .help = "YARA rules: each INPUT file is scanned too"},
+        {.name = "mapping", .short_name = 'm', .kind = CLI_OPT_STRINGS, .target = &a->maps,
+         .metavar = "FILE", .help = "field mapping (fieldmappings: {RuleField: EventField})"},
+        {.name = "format", .short_name = 'f', .kind = CLI_OPT_STRING, .target = &a->format,
+         .metavar = "jsonl|table", .help = "output (default: table on a terminal, else jsonl)"},
+        {.name = "no-prefilter", .short_name = 'n', .kind = CLI_OPT_FLAG, .target = &a->no_prefilter,
+         .help = "evaluate every rule on every event"},
+    };
+    const cli_spec spec = {
+        .command = "haetae hunt",
+        .synopsis = "haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE]\n"
+                    "                   [--format jsonl|table] [--no-prefilter] INPUT...",
+        .description = "Runs Sigma rules over JSON lines, Windows JSON exports, syslog and auditd\n"
+                       "files (detected per line; '-' is stdin). --yara also scans each INPUT file.",
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = &a->inputs,
+        .positional_name = "INPUT",
+        .min_positional = 1,
+        .max_positional = SIZE_MAX,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSE_CONTINUE) return rc;
+    if (a->rules.count == 0 && a->yara.count == 0) {
+        return cli_fail("hunt", CLI_EXIT_USAGE, "--rules or --yara is required (see 'haetae hunt --help')");
     }
-    if ((a->rules.count == 0 && a->yara.count == 0) || optind >= argc) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
+    return CLI_PARSE_CONTINUE;
 }
 
 static int setup(hunt *h, const hunt_args *a, hae_err *err) {
@@ -372,6 +371,8 @@ static int setup(hunt *h, const hunt_args *a, hae_err *err) {
 int cli_cmd_hunt(int argc, char **argv) {
     hunt_args a = {0};
     int status = parse_args(argc, argv, &a);
+    if (status == CLI_PARSE_CONTINUE) status = CLI_EXIT_OK;
+    else if (status == CLI_EXIT_OK) status = -1; /* --help printed */
     hunt h = {0};
     hae_err err = {0};
     int rc = HAE_OK;
@@ -381,10 +382,11 @@ int cli_cmd_hunt(int argc, char **argv) {
     if (status == 0) {
         h.progress = isatty(STDERR_FILENO);
         rc = setup(&h, &a, &err);
-        for (int i = optind; rc == HAE_OK && i < argc; i++) {
-            rc = hunt_input(&h, argv[i], &err);
-            if (rc == HAE_OK && h.yara && strcmp(argv[i], "-") != 0) {
-                rc = detect_yara_scan_file(h.yara, argv[i], on_yara_hit, &h, &err);
+        for (size_t i = 0; rc == HAE_OK && i < a.inputs.count; i++) {
+            const char *input = a.inputs.items[i];
+            rc = hunt_input(&h, input, &err);
+            if (rc == HAE_OK && h.yara && strcmp(input, "-") != 0) {
+                rc = detect_yara_scan_file(h.yara, input, on_yara_hit, &h, &err);
             }
         }
         if (rc < 0) {
@@ -412,5 +414,6 @@ int cli_cmd_hunt(int argc, char **argv) {
     cli_strings_free(&a.rules);
     cli_strings_free(&a.yara);
     cli_strings_free(&a.maps);
+    cli_strings_free(&a.inputs);
     return status;
 }

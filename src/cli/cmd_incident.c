@@ -209,20 +209,27 @@ int cli_cmd_incident(int argc, char **argv) {
         printf("usage: %s\n", incident_synopsis);
         return CLI_EXIT_OK;
     }
+    bool is_list = strcmp(verb, "list") == 0 && a.count <= 1;
+    bool is_show = strcmp(verb, "show") == 0 && a.count == 2;
+    bool is_update = strcmp(verb, "update") == 0 && a.count == 2 && a.state;
+    /* A wrong verb is a usage error even where no store exists yet. */
+    if (!is_list && !is_show && !is_update) {
+        return cli_fail("incident", CLI_EXIT_USAGE, "list | show ID | update ID --state S --note TEXT");
+    }
     store *st = NULL;
     hae_err err = {0};
     if (server_data_store_open(a.data, &st, &err) < 0) {
         return cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg);
     }
-    if (strcmp(verb, "list") == 0 && a.count <= 1) {
+    if (is_list) {
         if (!a.is_json) {
             printf("%-36s  %-14s  %-19s  %-16s  %-20s  %6s  %s\n", "ID", "STATE", "DETECTED",
                    "HOST", "FAMILY", "ALERTS", "TITLE");
         }
         rc = store_incident_list(st, a.state, print_incident, &a, &err);
-    } else if (strcmp(verb, "show") == 0 && a.count == 2) {
+    } else if (is_show) {
         rc = incident_show(st, &a, &err);
-    } else if (strcmp(verb, "update") == 0 && a.count == 2 && a.state) {
+    } else {
         store_transition t;
         rc = server_incident_update(st, a.positional[1], a.state, a.note, a.moment,
                                     who_am_i(a.who), &t, &err);
@@ -232,10 +239,6 @@ int cli_cmd_incident(int argc, char **argv) {
         snprintf(ref, sizeof ref, "%llu", (unsigned long long)t.seq);
         if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, "transition", ref, &index, &err);
         if (rc == HAE_OK) print_transition(&a, &t, &err);
-    } else {
-        store_close(st);
-        return cli_fail("incident", CLI_EXIT_USAGE,
-                        "list | show ID | update ID --state S --note TEXT");
     }
     store_close(st);
     return rc < 0 ? cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;

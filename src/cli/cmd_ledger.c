@@ -425,7 +425,6 @@ int cli_cmd_ledger(int argc, char **argv) {
         rc = cli_fail("ledger", CLI_EXIT_USAGE, "--dir DIR is required");
     } else {
         ledger *l = NULL;
-        rc = CLI_EXIT_USAGE;
         /* prove and export only read: beside a running server too. */
         bool is_read_only = strcmp(sub, "prove") == 0 || strcmp(sub, "export") == 0;
         if ((is_read_only ? ledger_open_snapshot(&l, a.dir, &err) : ledger_open(&l, a.dir, &err)) < 0) {

@@ -175,9 +175,10 @@ int cli_cmd_obligations(int argc, char **argv) {
     int rc = parse("haetae obligations", obligations_synopsis, argc, argv, &a);
     if (rc != CLI_PARSE_CONTINUE) return rc;
     if (a.count) {
-        printf("usage: %s\n", obligations_synopsis);
-        return strcmp(a.positional[0], "--help") == 0 || strcmp(a.positional[0], "help") == 0
-                   ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        bool is_help = strcmp(a.positional[0], "help") == 0;
+        if (!is_help) fprintf(stderr, "haetae obligations: unexpected argument '%s'\n", a.positional[0]);
+        fprintf(is_help ? stdout : stderr, "usage: %s\n", obligations_synopsis);
+        return is_help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     print_ctx p = {.now = hae_time_now_ns()};
     p.is_json = a.format ? strcmp(a.format, "json") == 0 : !isatty(fileno(stdout));
@@ -365,8 +366,16 @@ int cli_incident_more(int argc, char **argv) {
     hae_err err = {0};
     store *st = NULL;
     if (a.count < 2) return cli_fail("incident", CLI_EXIT_USAGE, "%s needs an incident id", verb);
+    bool is_set = strcmp(verb, "set") == 0 && a.count >= 3;
+    bool is_timeline = strcmp(verb, "timeline") == 0 && a.count == 2;
+    bool is_export = strcmp(verb, "export") == 0 && a.count == 2 && a.stix;
+    /* A wrong shape is a usage error even where no store exists yet. */
+    if (!is_set && !is_timeline && !is_export) {
+        return cli_fail("incident", CLI_EXIT_USAGE,
+                        "set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix");
+    }
     if (server_data_store_open(a.data, &st, &err) < 0) return cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg);
-    if (strcmp(verb, "set") == 0 && a.count >= 3) {
+    if (is_set) {
         for (size_t i = 2; i < a.count && rc == HAE_OK; i++) {
             char name[64];
             const char *eq = strchr(a.positional[i], '=');
@@ -381,17 +390,13 @@ int cli_incident_more(int argc, char **argv) {
         uint64_t index = 0;
         if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, NULL, NULL, &index, &err);
         if (rc == HAE_OK) printf("incident %s: %zu attributes set\n", a.positional[1], a.count - 2);
-    } else if (strcmp(verb, "timeline") == 0 && a.count == 2) {
+    } else if (is_timeline) {
         rc = incident_timeline(&a, st, &err);
-    } else if (strcmp(verb, "export") == 0 && a.count == 2 && a.stix) {
+    } else {
         hae_buf out = {0};
         rc = server_stix_export(st, a.positional[1], &out, &err);
         if (rc == HAE_OK) rc = write_out(a.out, &out, &err);
         hae_buf_free(&out);
-    } else {
-        store_close(st);
-        return cli_fail("incident", CLI_EXIT_USAGE,
-                        "set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix");
     }
     store_close(st);
     return rc < 0 ? cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;

@@ -2,7 +2,7 @@
  * Loads Sigma rule files (directories recurse) and reports, per rule,
  * compiled, unsupported or invalid with the reason, then a summary line.
  * Exit 1 when a rule is invalid. */
-#include <getopt.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -30,42 +30,36 @@ static void report_late(void *ctx_ptr, const char *file, detect_status status,
     report_rule(ctx_ptr, file, status, info, reason);
 }
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: haetae rules check [--mapping FILE] [--quiet] PATH...\n"
-                 "  Loads Sigma rules (files or directories) and reports each one as compiled,\n"
-                 "  unsupported or invalid, with the reason.\n"
-                 "  --mapping FILE  field mapping (fieldmappings: {RuleField: EventField})\n"
-                 "  --quiet         list only rules that did not compile\n");
-}
+static const char rules_synopsis[] = "haetae rules check [--mapping FILE] [--quiet] PATH...";
+static const char rules_description[] =
+    "Loads Sigma rules (files or directories) and reports each one as compiled,\n"
+    "unsupported or invalid, with the reason.";
 
 static int rules_check(int argc, char **argv) {
-    static const struct option options[] = {
-        {"mapping", required_argument, NULL, 'm'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     check_ctx ctx = {0};
-    cli_strings maps = {0};
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "m:qh", options, NULL)) != -1) {
-        if (opt == 'm' && cli_strings_push(&maps, optarg) < 0) return cli_fail("rules", CLI_EXIT_FAIL, "out of memory");
-        if (opt == 'q') ctx.quiet = true;
-        if (opt == 'h') {
-            usage(stdout);
-            cli_strings_free(&maps);
-            return CLI_EXIT_OK;
-        }
-        if (opt == '?') {
-            usage(stderr);
-            cli_strings_free(&maps);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        usage(stderr);
+    cli_strings maps = {0}, paths = {0};
+    const cli_opt options[] = {
+        {.name = "mapping", .short_name = 'm', .kind = CLI_OPT_STRINGS, .target = &maps,
+         .metavar = "FILE", .help = "field mapping (fieldmappings: {RuleField: EventField})"},
+        {.name = "quiet", .short_name = 'q', .kind = CLI_OPT_FLAG, .target = &ctx.quiet,
+         .help = "list only rules that did not compile"},
+    };
+    const cli_spec spec = {
+        .command = "haetae rules check",
+        .synopsis = rules_synopsis,
+        .description = rules_description,
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = &paths,
+        .positional_name = "PATH",
+        .min_positional = 1,
+        .max_positional = SIZE_MAX,
+    };
+    int parsed = cli_parse(&spec, argc, argv);
+    if (parsed != CLI_PARSE_CONTINUE) {
         cli_strings_free(&maps);
-        return CLI_EXIT_USAGE;
+        cli_strings_free(&paths);
+        return parsed;
     }
     detect_engine *engine = NULL;
     hae_err err = {0};
@@ -76,12 +70,13 @@ static int rules_check(int argc, char **argv) {
         rc = detect_engine_load_mapping(engine, maps.items[i], &err);
     }
     detect_load_counts counts = {0};
-    for (int i = optind; rc == HAE_OK && i < argc; i++) {
-        rc = detect_engine_load_path(engine, argv[i], report_rule, &ctx, &counts, &err);
+    for (size_t i = 0; rc == HAE_OK && i < paths.count; i++) {
+        rc = detect_engine_load_path(engine, paths.items[i], report_rule, &ctx, &counts, &err);
     }
     if (rc == HAE_OK) rc = detect_engine_compile(engine, report_late, &ctx, &err);
     detect_engine_free(engine);
     cli_strings_free(&maps);
+    cli_strings_free(&paths);
     if (rc < 0) return cli_fail("rules", CLI_EXIT_FAIL, "%s", err.msg);
     counts.compiled -= ctx.late.invalid;
     counts.invalid += ctx.late.invalid;
@@ -91,10 +86,8 @@ static int rules_check(int argc, char **argv) {
 }
 
 int cli_cmd_rules(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    }
-    if (strcmp(argv[1], "check") == 0) return rules_check(argc - 1, argv + 1);
-    return cli_fail("rules", CLI_EXIT_USAGE, "unknown subcommand '%s' (try 'check')", argv[1]);
+    static const cli_subcommand subs[] = {
+        {"check", rules_check, "load Sigma rules and report each as compiled, unsupported or invalid"},
+    };
+    return cli_subcommand_dispatch("haetae rules", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -1,7 +1,7 @@
 /* `haetae server`: run the HTTPS server, and manage its data directory
  * offline: enrollment tokens, agents, analysts' API tokens. */
-#include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,54 +35,64 @@ static int duration_parse(const char *text, int64_t *ns) {
     return HAE_OK;
 }
 
+static const char server_synopsis[] =
+    "haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH]\n"
+    "                     [--max-body BYTES] [--window DURATION] [--threads N]\n"
+    "                     [--witness https://HOST:PORT=VKEY[=PIN]]...\n"
+    "       haetae server token create [--ttl 1h] [--data DIR]\n"
+    "       haetae server agent list [--format table|json] [--data DIR]\n"
+    "       haetae server agent revoke ID [--data DIR]\n"
+    "       haetae server api-token create --user NAME [--data DIR]";
+static const char server_description[] =
+    "Runs the HTTPS server (TLS 1.3, API under /api/v1, docs/PROTOCOL.md).\n"
+    "DIR (default " DEFAULT_DATA ") keeps haetae.db, tls/ and admin.token.\n"
+    "--rules defaults to the shipped rules directory. --witness pushes every signed\n"
+    "checkpoint to a c2sp.org/tlog-witness (its key pinned with PIN) and serves its cosignature.";
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH]\n"
-            "                     [--max-body BYTES] [--window DURATION] [--threads N]\n"
-            "                     [--witness https://HOST:PORT=VKEY[=PIN]]...\n"
-            "       haetae server token create [--ttl 1h] [--data DIR]\n"
-            "       haetae server agent list [--format table|json] [--data DIR]\n"
-            "       haetae server agent revoke ID [--data DIR]\n"
-            "       haetae server api-token create --user NAME [--data DIR]\n\n"
-            "Runs the HTTPS server (TLS 1.3, API under /api/v1, docs/PROTOCOL.md).\n"
-            "DIR (default %s) keeps haetae.db, tls/ and admin.token.\n"
-            "--rules defaults to the shipped rules directory. --witness pushes every signed\n"
-            "checkpoint to a c2sp.org/tlog-witness (its key pinned with PIN) and serves its cosignature.\n",
-            DEFAULT_DATA);
+    fprintf(out, "usage: %s\n\n%s\n", server_synopsis, server_description);
 }
 
 static int run_server(int argc, char **argv) {
     server_config cfg = {.data_dir = DEFAULT_DATA, .listen = "127.0.0.1:8443"};
     char *rules = NULL;
-    const struct option options[] = {
-        {"data", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
-        {"rules", required_argument, NULL, 'r'},  {"max-body", required_argument, NULL, 'b'},
-        {"window", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
-        {"witness", required_argument, NULL, 'W'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     cli_strings witnesses = {0};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case 'W':
-            if (cli_strings_push(&witnesses, optarg) < 0) return cli_fail("server", CLI_EXIT_FAIL, "out of memory");
-            break;
-        case 'd': cfg.data_dir = optarg; break;
-        case 'l': cfg.listen = optarg; break;
-        case 'r': cfg.rules_path = optarg; break;
-        case 'b': cfg.max_body_bytes = strtoull(optarg, NULL, 10); break;
-        case 't': cfg.threads = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'w':
-            if (duration_parse(optarg, &cfg.incident_window_ns) < 0) {
-                return cli_fail("server", CLI_EXIT_USAGE, "--window: a duration like 30m or 1h");
-            }
-            break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
-        }
+    const char *window = NULL;
+    uint64_t max_body = 0, threads = 0;
+    const cli_opt options[] = {
+        {.name = "data", .kind = CLI_OPT_STRING, .target = &cfg.data_dir, .metavar = "DIR",
+         .help = "the server's data directory (default " DEFAULT_DATA ")"},
+        {.name = "listen", .kind = CLI_OPT_STRING, .target = &cfg.listen, .metavar = "HOST:PORT",
+         .help = "the address to listen on (default 127.0.0.1:8443; port 0: any free one)"},
+        {.name = "rules", .kind = CLI_OPT_STRING, .target = &cfg.rules_path, .metavar = "PATH",
+         .help = "Sigma rules (default: the shipped rules directory)"},
+        {.name = "max-body", .kind = CLI_OPT_UINT, .target = &max_body, .max = SIZE_MAX,
+         .metavar = "BYTES", .help = "largest request body accepted (0: the default)"},
+        {.name = "window", .kind = CLI_OPT_STRING, .target = &window, .metavar = "DURATION",
+         .help = "alerts this close together join one incident (30m, 1h)"},
+        {.name = "threads", .kind = CLI_OPT_UINT, .target = &threads, .max = 1024,
+         .help = "request workers (0: the default)"},
+        {.name = "witness", .kind = CLI_OPT_STRINGS, .target = &witnesses,
+         .metavar = "URL=VKEY[=PIN]", .help = "push signed checkpoints to this witness"},
+    };
+    const cli_spec spec = {
+        .command = "haetae server",
+        .synopsis = server_synopsis,
+        .description = server_description,
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+    };
+    int parsed = cli_parse(&spec, argc, argv);
+    if (parsed != CLI_PARSE_CONTINUE) {
+        cli_strings_free(&witnesses);
+        return parsed;
     }
-    if (optind != argc) return cli_fail("server", CLI_EXIT_USAGE, "unexpected '%s'", argv[optind]);
+    cfg.max_body_bytes = (size_t)max_body;
+    cfg.threads = (unsigned)threads;
+    if (window && duration_parse(window, &cfg.incident_window_ns) < 0) {
+        cli_strings_free(&witnesses);
+        return cli_fail("server", CLI_EXIT_USAGE, "--window: a duration like 30m or 1h");
+    }
     if (!cfg.rules_path) cfg.rules_path = rules = cli_find_rules_dir();
     char *policies = cli_find_policies_dir();
     cfg.policies_dir = policies && access(policies, F_OK) == 0 ? policies : NULL;
@@ -118,28 +128,42 @@ typedef struct admin_args {
     size_t count;
 } admin_args;
 
+/* argv[0] is the verb. CLI_PARSE_CONTINUE when it should run, else the exit code. */
 static int admin_parse(int argc, char **argv, admin_args *a) {
-    const struct option options[] = {
-        {"data", required_argument, NULL, 'd'}, {"ttl", required_argument, NULL, 't'},
-        {"user", required_argument, NULL, 'u'}, {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0}};
     a->data = DEFAULT_DATA;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case 'd': a->data = optarg; break;
-        case 't': a->ttl = optarg; break;
-        case 'u': a->user = optarg; break;
-        case 'f': a->format = optarg; break;
-        default: return HAE_EINVAL;
-        }
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a->count == 4) return HAE_EINVAL;
-        a->positional[a->count++] = argv[i];
-    }
-    return HAE_OK;
+    const char *verb = argv[0];
+    bool is_token = strcmp(verb, "token") == 0, is_agent = strcmp(verb, "agent") == 0;
+    const cli_opt options[] = {
+        {.name = "data", .kind = CLI_OPT_STRING, .target = &a->data, .metavar = "DIR",
+         .help = "the server's data directory (default " DEFAULT_DATA ")"},
+        {.name = "ttl", .kind = CLI_OPT_STRING, .target = &a->ttl, .metavar = "DURATION",
+         .help = "token create: how long the token enrolls (default 1h)"},
+        {.name = "user", .kind = CLI_OPT_STRING, .target = &a->user, .metavar = "NAME",
+         .help = "api-token create: the analyst the token is for"},
+        {.name = "format", .kind = CLI_OPT_STRING, .target = &a->format, .metavar = "table|json",
+         .help = "agent list: output format (default: table on a terminal, else json)"},
+    };
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "haetae server %s", verb);
+    cli_strings positional = {0};
+    const cli_spec spec = {
+        .command = cmd,
+        .synopsis = is_token ? "haetae server token create [--ttl 1h] [--data DIR]"
+                    : is_agent ? "haetae server agent list [--format table|json] [--data DIR]\n"
+                                 "       haetae server agent revoke ID [--data DIR]"
+                               : "haetae server api-token create --user NAME [--data DIR]",
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+        .positional = &positional,
+        .positional_name = is_agent ? "list or revoke ID" : "create",
+        .min_positional = 1,
+        .max_positional = sizeof a->positional / sizeof a->positional[0],
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    for (size_t i = 0; i < positional.count; i++) a->positional[i] = positional.items[i];
+    a->count = positional.count;
+    cli_strings_free(&positional);
+    return rc;
 }
 
 static int print_agent(void *ctx, const store_agent *a, hae_err *err) {
@@ -188,7 +212,9 @@ int cli_cmd_server(int argc, char **argv) {
                     strcmp(verb, "api-token") == 0;
     if (!is_admin) return run_server(argc, argv);
     admin_args a = {0};
-    if (admin_parse(argc - 1, argv + 1, &a) < 0 || a.count == 0) {
+    int parsed = admin_parse(argc - 1, argv + 1, &a);
+    if (parsed != CLI_PARSE_CONTINUE) return parsed;
+    if (a.count == 0 || !a.positional[0]) { /* the parser demands one: for the analyzer */
         usage(stderr);
         return CLI_EXIT_USAGE;
     }

@@ -4,7 +4,6 @@
  * the agent first (its spool keeps whatever was not yet acknowledged),
  * then the server (its detection cursor resumes on the next start). */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,52 +41,32 @@ static void *agent_main(void *arg) {
     return NULL;
 }
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: haetae up [--data DIR] [--listen HOST:PORT] [--rules PATH] [--no-agent]\n\n"
-            "Runs the server and this host's agent together until Ctrl-C.\n"
-            "  --data DIR          where everything lives (default ./var): DIR/server holds\n"
-            "                      the store, certificate and admin token; DIR/agent the\n"
-            "                      agent's key and spool\n"
-            "  --listen HOST:PORT  default 127.0.0.1:8443\n"
-            "  --rules PATH        Sigma rules (default: the shipped rules directory)\n"
-            "  --no-agent          the server alone\n"
-            "  --witness https://HOST:PORT=VKEY[=PIN]  push the ledger's checkpoints to this\n"
-            "                      c2sp.org/tlog-witness (repeatable)\n");
-}
-
+/* CLI_PARSE_CONTINUE when `up` should run, else the exit code. */
 static int parse_args(int argc, char **argv, up_args *a) {
-    enum { O_DATA = 1, O_LISTEN, O_RULES, O_NO_AGENT, O_WITNESS, O_HELP };
-    const struct option options[] = {
-        {"data", required_argument, NULL, O_DATA},
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"rules", required_argument, NULL, O_RULES},
-        {"no-agent", no_argument, NULL, O_NO_AGENT},
-        {"witness", required_argument, NULL, O_WITNESS},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
     *a = (up_args){.data = "var", .listen = "127.0.0.1:8443", .has_agent = true};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case O_DATA: a->data = optarg; break;
-        case O_LISTEN: a->listen = optarg; break;
-        case O_RULES: a->rules = optarg; break;
-        case O_NO_AGENT: a->has_agent = false; break;
-        case O_WITNESS:
-            if (cli_strings_push(&a->witnesses, optarg) < 0) return -1;
-            break;
-        case O_HELP: usage(stdout); return 1;
-        default: usage(stderr); return -1;
-        }
-    }
-    if (optind < argc) {
-        usage(stderr);
-        return -1;
-    }
-    return 0;
+    const cli_opt options[] = {
+        {.name = "data", .kind = CLI_OPT_STRING, .target = &a->data, .metavar = "DIR",
+         .help = "where everything lives (default ./var): DIR/server holds the store,\n"
+                 "                           certificate and admin token; DIR/agent the agent's key and spool"},
+        {.name = "listen", .kind = CLI_OPT_STRING, .target = &a->listen, .metavar = "HOST:PORT",
+         .help = "default 127.0.0.1:8443"},
+        {.name = "rules", .kind = CLI_OPT_STRING, .target = &a->rules, .metavar = "PATH",
+         .help = "Sigma rules (default: the shipped rules directory)"},
+        {.name = "no-agent", .kind = CLI_OPT_NEGATE, .target = &a->has_agent,
+         .help = "the server alone"},
+        {.name = "witness", .kind = CLI_OPT_STRINGS, .target = &a->witnesses,
+         .metavar = "URL=VKEY[=PIN]",
+         .help = "push the ledger's checkpoints to this c2sp.org/tlog-witness"},
+    };
+    const cli_spec spec = {
+        .command = "haetae up",
+        .synopsis = "haetae up [--data DIR] [--listen HOST:PORT] [--rules PATH] [--no-agent]\n"
+                    "                 [--witness https://HOST:PORT=VKEY[=PIN]]...",
+        .description = "Runs the server and this host's agent together until Ctrl-C.",
+        .opts = options,
+        .count = sizeof options / sizeof options[0],
+    };
+    return cli_parse(&spec, argc, argv);
 }
 
 /* Enrolls the local agent unless it already is, with this very server
@@ -161,9 +140,9 @@ static int up_dirs(const up_args *a_in);
 int cli_cmd_up(int argc, char **argv) {
     up_args a;
     int parsed = parse_args(argc, argv, &a);
-    if (parsed != 0) {
+    if (parsed != CLI_PARSE_CONTINUE) {
         cli_strings_free(&a.witnesses);
-        return parsed > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        return parsed;
     }
     int rc = up_dirs(&a);
     cli_strings_free(&a.witnesses);

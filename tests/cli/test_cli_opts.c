@@ -25,9 +25,9 @@ static const char *const formats[] = {"table", "json", "jsonl", NULL};
 
 static int parse(parsed *p, int argc, char **argv) {
     const cli_opt opts[] = {
-        {.name = "flag", .kind = CLI_OPT_FLAG, .target = &p->flag, .help = "a flag"},
+        {.name = "flag", .short_name = 'f', .kind = CLI_OPT_FLAG, .target = &p->flag, .help = "a flag"},
         {.name = "no-thing", .kind = CLI_OPT_NEGATE, .target = &p->negated, .help = "negated"},
-        {.name = "word", .kind = CLI_OPT_STRING, .target = &p->word, .help = "any text"},
+        {.name = "word", .short_name = 'w', .kind = CLI_OPT_STRING, .target = &p->word, .help = "any text"},
         {.name = "format", .kind = CLI_OPT_ENUM, .target = &p->format, .choices = formats},
         {.name = "count", .kind = CLI_OPT_UINT, .target = &p->count, .min = 1, .max = 100},
         {.name = "window", .kind = CLI_OPT_DURATION, .target = &p->window_ns,
@@ -109,6 +109,25 @@ static void test_missing_value_flag_with_value_and_short_options_fail(void **sta
     release(&p);
 }
 
+static void test_short_names_take_values_like_long_ones(void **state) {
+    (void)state;
+    parsed p = {0};
+    assert_int_equal(PARSE(&p, "-w", "hello", "-f", "pos"), CLI_PARSE_CONTINUE);
+    assert_string_equal(p.word, "hello");
+    assert_true(p.flag);
+    release(&p);
+    parsed q = {0};
+    assert_int_equal(PARSE(&q, "-whi", "pos"), CLI_PARSE_CONTINUE);
+    assert_string_equal(q.word, "hi");
+    assert_false(q.flag);
+    release(&q);
+    parsed r = {0};
+    assert_int_equal(PARSE(&r, "pos", "-w"), CLI_EXIT_USAGE);
+    release(&r);
+    assert_int_equal(PARSE(&r, "pos", "-fx"), CLI_EXIT_USAGE);
+    release(&r);
+}
+
 static void test_positional_counts_are_kept(void **state) {
     (void)state;
     parsed p = {0};
@@ -154,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_help_and_h_exit_zero),
         cmocka_unit_test(test_bad_values_are_usage_errors),
         cmocka_unit_test(test_missing_value_flag_with_value_and_short_options_fail),
+        cmocka_unit_test(test_short_names_take_values_like_long_ones),
         cmocka_unit_test(test_positional_counts_are_kept),
         cmocka_unit_test(test_missing_directory_is_an_input_error),
         cmocka_unit_test(test_shared_validators),
