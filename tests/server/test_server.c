@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <openssl/ssl.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "fixtures.h"
@@ -544,6 +545,63 @@ static void test_detection_behind_answers_429_with_retry_after(void **state) {
     assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
 }
 
+/* One integer from the server's database, read beside the running server
+ * (WAL lets a reader in while it writes). */
+static int64_t db_int(const char *sql) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/haetae.db", W.data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_events_belong_to_the_enrolled_host_and_dedup_per_agent(void **state) {
+    (void)state;
+    test_agent a, b;
+    enroll_agent(&a, "ident-a");
+    enroll_agent(&b, "ident-b");
+    const char *id = "0190a1b2-0000-7000-8000-00000000d001";
+    hae_buf lines = {0};
+    event_line(&lines, id, "ident-b", "haetae-test-marker from a");
+    http_reply r;
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":1,\"duplicates\":0"));
+    hae_buf_free(&r.body);
+    hae_err err = {0};
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-a'"
+                            " AND claimed_host = 'ident-b'"),
+                     1);
+    assert_int_equal(db_int("SELECT count(*) FROM alerts WHERE event_id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-a'"),
+                     1);
+    assert_int_equal(db_int("SELECT count(*) FROM alerts WHERE host = 'ident-b'"), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM incidents WHERE host = 'ident-b'"), 0);
+    /* B's own event under the same id is not A's duplicate. */
+    hae_buf_reset(&lines);
+    event_line(&lines, id, "ident-b", "ls");
+    assert_int_equal(send_batch(&b, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":1,\"duplicates\":0"));
+    hae_buf_free(&r.body);
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-b'"
+                            " AND claimed_host IS NULL"),
+                     1);
+    /* A resending its own id is still a duplicate. */
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":0,\"duplicates\":1"));
+    hae_buf_free(&r.body);
+    hae_buf_free(&lines);
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_answers_and_only_tls13_is_spoken),
@@ -553,6 +611,7 @@ int main(void) {
         cmocka_unit_test(test_slow_clients_are_cut_while_others_are_served),
         cmocka_unit_test(test_matching_events_become_alerts_and_one_incident),
         cmocka_unit_test(test_detection_behind_answers_429_with_retry_after),
+        cmocka_unit_test(test_events_belong_to_the_enrolled_host_and_dedup_per_agent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
