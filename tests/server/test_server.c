@@ -22,6 +22,8 @@
 
 #define MAX_BODY (256u << 10)
 #define MAX_DECODED (2u << 20)
+#define INFLIGHT_BUDGET (384u << 10)
+#define HELD_BODY (200u << 10)
 
 static const char rule_yaml[] =
     "title: Test marker on the command line\n"
@@ -73,6 +75,7 @@ static int group_setup(void **state) {
                           * reaper can cut the slow loris at 3 s */
                          .connection_timeout_s = 8, .request_timeout_s = 3,
                          .backlog_max_events = 1, .retry_after_s = 7,
+                         .max_inflight_body_bytes = INFLIGHT_BUDGET,
                          .on_record = on_record, .record_ctx = &W};
     hae_err err = {0};
     if (server_start(&cfg, &W.srv, &err) != HAE_OK) {
@@ -602,6 +605,92 @@ static void test_events_belong_to_the_enrolled_host_and_dedup_per_agent(void **s
     assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
 }
 
+typedef struct held_request {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+} held_request;
+
+/* A POST that sends its headers and all but the last byte of a declared
+ * HELD_BODY, then waits: its bytes sit in the server until it is closed. */
+static void hold_request(held_request *held, const char *agent_id) {
+    held->fd = connect_server();
+    held->ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(held->ctx);
+    held->ssl = SSL_new(held->ctx);
+    SSL_set_fd(held->ssl, held->fd);
+    assert_int_equal(SSL_connect(held->ssl), 1);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Content-Type: application/x-ndjson\r\nContent-Encoding: gzip\r\n"
+                     "X-Haetae-Agent: %s\r\nContent-Length: %u\r\n\r\n",
+                     agent_id, HELD_BODY);
+    assert_int_equal(SSL_write(held->ssl, head, n), n);
+    char *body = calloc(1, HELD_BODY);
+    assert_non_null(body);
+    assert_int_equal(SSL_write(held->ssl, body, (int)HELD_BODY - 1), (int)HELD_BODY - 1);
+    free(body);
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+}
+
+static void release_request(held_request *held) {
+    SSL_free(held->ssl);
+    SSL_CTX_free(held->ctx);
+    close(held->fd);
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+}
+
+/* A batch of HELD_BODY bytes from a (possibly) enrolled agent; its
+ * signature is wrong, so it can only be refused, but after its body. */
+static long send_big_batch(const test_agent *a, http_reply *r) {
+    char agent[256], when[HAE_TIME_LEN], time_header[64];
+    snprintf(agent, sizeof agent, "X-Haetae-Agent: %s", a->id);
+    hae_time_format(hae_time_now_ns(), when);
+    snprintf(time_header, sizeof time_header, "X-Haetae-Time: %s", when);
+    const char *headers[] = {"Content-Type: application/x-ndjson", "Content-Encoding: gzip",
+                             agent, "X-Haetae-Batch: 1", time_header,
+                             "X-Haetae-Signature: AAAA", NULL};
+    char *body = calloc(1, HELD_BODY);
+    assert_non_null(body);
+    long status = call("POST", "/api/v1/events", headers, body, HELD_BODY, r);
+    free(body);
+    return status;
+}
+
+static void test_anonymous_bodies_are_small_and_unknown_agents_not_buffered(void **state) {
+    (void)state;
+    http_reply r;
+    char *big = malloc(9u << 10);
+    assert_non_null(big);
+    memset(big, ' ', 9u << 10);
+    big[0] = '{';
+    big[(9u << 10) - 1] = '}';
+    const char *json[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(call("POST", "/api/v1/enroll", json, big, 9u << 10, &r), 413);
+    assert_true(reply_has(&r, "too_large"));
+    hae_buf_free(&r.body);
+    free(big);
+    /* Enrollment itself still fits. */
+    test_agent a;
+    enroll_agent(&a, "budget01");
+    /* An unknown agent's body does not count against the budget. */
+    held_request held;
+    hold_request(&held, "0190a1b2-dead-7000-8000-00000000beef");
+    assert_int_equal(send_big_batch(&a, &r), 401);
+    assert_true(reply_has(&r, "bad_signature"));
+    hae_buf_free(&r.body);
+    release_request(&held);
+    /* An enrolled agent's does, until its request ends. */
+    hold_request(&held, a.id);
+    assert_int_equal(send_big_batch(&a, &r), 503);
+    assert_int_equal(r.retry_after, 7);
+    hae_buf_free(&r.body);
+    release_request(&held);
+    assert_int_equal(send_big_batch(&a, &r), 401);
+    hae_buf_free(&r.body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_answers_and_only_tls13_is_spoken),
@@ -612,6 +701,7 @@ int main(void) {
         cmocka_unit_test(test_matching_events_become_alerts_and_one_incident),
         cmocka_unit_test(test_detection_behind_answers_429_with_retry_after),
         cmocka_unit_test(test_events_belong_to_the_enrolled_host_and_dedup_per_agent),
+        cmocka_unit_test(test_anonymous_bodies_are_small_and_unknown_agents_not_buffered),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
