@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <openssl/ssl.h>
@@ -691,6 +692,56 @@ static void test_anonymous_bodies_are_small_and_unknown_agents_not_buffered(void
     hae_buf_free(&r.body);
 }
 
+#define IDLE_CONNECTIONS 40
+#define PER_IP_DEFAULT 32
+
+/* A TLS connection that completes its handshake and then says nothing;
+ * false when the server refused it. */
+static bool open_idle(int *fd, SSL_CTX *ctx, SSL **ssl) {
+    *fd = connect_server();
+    struct timeval wait = {.tv_sec = 3};
+    setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    *ssl = SSL_new(ctx);
+    SSL_set_fd(*ssl, *fd);
+    return SSL_connect(*ssl) == 1;
+}
+
+static void test_one_ip_gets_32_connections_and_idle_ones_time_out(void **state) {
+    (void)state;
+    test_agent a;
+    enroll_agent(&a, "conn01");
+    /* A refused connection is closed under the handshake: EPIPE, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    int fds[IDLE_CONNECTIONS];
+    SSL *ssls[IDLE_CONNECTIONS];
+    int accepted = 0;
+    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
+        bool is_open = open_idle(&fds[i], ctx, &ssls[i]);
+        if (!is_open) fprintf(stderr, "connection %d refused\n", i + 1);
+        if (i < PER_IP_DEFAULT) assert_true(is_open);
+        accepted += is_open;
+    }
+    assert_int_equal(accepted, PER_IP_DEFAULT);
+    /* connection_timeout_s (8 s here) frees the slots the idle ones hold. */
+    nanosleep(&(struct timespec){.tv_sec = 10}, NULL);
+    hae_buf lines = {0};
+    event_line(&lines, "0190a1b2-0000-7000-8000-00000000e001", "conn01", "ls");
+    http_reply r;
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    hae_buf_free(&r.body);
+    hae_buf_free(&lines);
+    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
+        SSL_free(ssls[i]);
+        close(fds[i]);
+    }
+    SSL_CTX_free(ctx);
+    hae_err err = {0};
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_answers_and_only_tls13_is_spoken),
@@ -702,6 +753,7 @@ int main(void) {
         cmocka_unit_test(test_detection_behind_answers_429_with_retry_after),
         cmocka_unit_test(test_events_belong_to_the_enrolled_host_and_dedup_per_agent),
         cmocka_unit_test(test_anonymous_bodies_are_small_and_unknown_agents_not_buffered),
+        cmocka_unit_test(test_one_ip_gets_32_connections_and_idle_ones_time_out),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
