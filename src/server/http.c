@@ -164,7 +164,7 @@ static const char *header(struct MHD_Connection *conn, const char *name) {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp_in);
+static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp);
 
 static enum MHD_Result respond(struct MHD_Connection *conn, request_ctx *ctx, const char *url,
                                const char *method, server *s) {
@@ -260,23 +260,22 @@ static int request_body_add(server_http *h, request_ctx *ctx, const char *data, 
 }
 
 /* Sends resp and frees its body. */
-static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp_in) {
-    server_response resp = *resp_in;
+static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp) {
     struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp.body.len, resp.body.data ? resp.body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+        resp->body.len, resp->body.data ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     enum MHD_Result result = MHD_NO;
     if (r) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                resp.content_type ? resp.content_type : "application/json");
-        if (resp.retry_after_s) {
+                                resp->content_type ? resp->content_type : "application/json");
+        if (resp->retry_after_s) {
             char seconds[16];
-            snprintf(seconds, sizeof seconds, "%u", resp.retry_after_s);
+            snprintf(seconds, sizeof seconds, "%u", resp->retry_after_s);
             MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
         }
-        result = MHD_queue_response(conn, resp.status, r);
+        result = MHD_queue_response(conn, resp->status, r);
         MHD_destroy_response(r);
     }
-    hae_buf_free(&resp.body);
+    hae_buf_free(&resp->body);
     return result;
 }
 
