@@ -671,6 +671,12 @@ static void test_anonymous_bodies_are_small_and_unknown_agents_not_buffered(void
     assert_int_equal(call("POST", "/api/v1/enroll", json, big, 9u << 10, &r), 413);
     assert_true(reply_has(&r, "too_large"));
     hae_buf_free(&r.body);
+    /* Without a Content-Length the limit holds as the bytes arrive. */
+    const char *chunked[] = {"Content-Type: application/json", "Transfer-Encoding: chunked",
+                             NULL};
+    assert_int_equal(call("POST", "/api/v1/enroll", chunked, big, 9u << 10, &r), 413);
+    assert_true(reply_has(&r, "too_large"));
+    hae_buf_free(&r.body);
     free(big);
     /* Enrollment itself still fits. */
     test_agent a;
