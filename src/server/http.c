@@ -21,6 +21,8 @@
 /* RFC 8446 only; Debian's libmicrohttpd is built with GnuTLS. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 #define HEADER_MEMORY_LIMIT (64u << 10)
+/* A body from nobody in particular: enrollment and login JSON fit easily. */
+#define ANONYMOUS_BODY_MAX (8u << 10)
 
 typedef struct conn_track {
     struct conn_track *prev, *next;
@@ -38,11 +40,25 @@ struct server_http {
     bool is_stopping;
     pthread_t reaper;
     bool has_reaper;
+    size_t inflight_bytes;     /* bodies buffered now, under lock */
 };
+
+/* Why a request was refused before its body was read (0: it was not). */
+typedef enum refusal {
+    REFUSAL_NONE,
+    REFUSAL_UNKNOWN_AGENT,
+    REFUSAL_REVOKED_AGENT,
+    REFUSAL_ANONYMOUS_TOO_LARGE,
+    REFUSAL_BUSY,
+} refusal;
 
 typedef struct request_ctx {
     hae_buf body;
+    size_t max;                /* this request's body limit */
+    size_t reserved;           /* bytes of inflight_bytes this request holds */
+    bool is_anonymous;         /* neither Authorization nor X-Haetae-Agent */
     bool is_too_large;
+    refusal refused;
 } request_ctx;
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -112,11 +128,31 @@ static void request_restart_clock(server_http *h, struct MHD_Connection *conn) {
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Takes n bytes of the global body budget; false when it would overflow. */
+static bool budget_take(server_http *h, request_ctx *ctx, size_t n) {
+    pthread_mutex_lock(&h->lock);
+    bool is_room = h->inflight_bytes + n <= h->s->cfg.max_inflight_body_bytes;
+    if (is_room) {
+        h->inflight_bytes += n;
+        ctx->reserved += n;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return is_room;
+}
+
+static void budget_release(server_http *h, request_ctx *ctx) {
+    pthread_mutex_lock(&h->lock);
+    h->inflight_bytes -= ctx->reserved;
+    ctx->reserved = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code) {
     (void)code;
     request_ctx *ctx = *con_cls;
     if (ctx) {
+        budget_release(cls, ctx);
         hae_buf_free(&ctx->body);
         free(ctx);
         *con_cls = NULL;
@@ -127,6 +163,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static const char *header(struct MHD_Connection *conn, const char *name) {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
+
+static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp);
 
 static enum MHD_Result respond(struct MHD_Connection *conn, request_ctx *ctx, const char *url,
                                const char *method, server *s) {
@@ -149,21 +187,95 @@ static enum MHD_Result respond(struct MHD_Connection *conn, request_ctx *ctx, co
     };
     server_response resp = {0};
     server_handle(s, &req, &resp);
+    return queue(conn, &resp);
+}
+
+/* The answer to a request refused before its body was buffered. */
+static enum MHD_Result respond_refused(struct MHD_Connection *conn, const request_ctx *ctx,
+                                       server *s) {
+    server_response resp = {0};
+    if (ctx->refused == REFUSAL_UNKNOWN_AGENT) {
+        server_respond_error(&resp, 401, "unknown_agent", "no enrolled agent with this id");
+    } else if (ctx->refused == REFUSAL_REVOKED_AGENT) {
+        server_respond_error(&resp, 403, "revoked_agent", "this agent is revoked");
+    } else if (ctx->refused == REFUSAL_ANONYMOUS_TOO_LARGE) {
+        server_respond_error(&resp, 413, "too_large",
+                             "body over the limit of %u bytes for a request without credentials",
+                             ANONYMOUS_BODY_MAX);
+    } else {
+        s->busy_answers++;
+        resp.retry_after_s = s->cfg.retry_after_s;
+        server_respond_error(&resp, 503, "busy", "too many request bodies in flight; retry later");
+    }
+    return queue(conn, &resp);
+}
+
+/* A request naming an agent is refused before its body is read unless the
+ * agent is enrolled and live; the signature is still checked on the whole
+ * body later. A store failure decides nothing here: the handler reports it. */
+static refusal agent_refusal(server *s, const char *agent_id) {
+    store_agent agent;
+    hae_err err = {0};
+    int rc = store_agent_get(s->st, agent_id, &agent, &err);
+    if (rc == HAE_ENOENT) return REFUSAL_UNKNOWN_AGENT;
+    if (rc == HAE_OK && agent.revoked_ns) return REFUSAL_REVOKED_AGENT;
+    return REFUSAL_NONE;
+}
+
+static request_ctx *request_begin(server_http *h, struct MHD_Connection *conn) {
+    request_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    const char *agent = header(conn, "X-Haetae-Agent");
+    bool is_anonymous = !header(conn, MHD_HTTP_HEADER_AUTHORIZATION) && !(agent && *agent);
+    ctx->is_anonymous = is_anonymous;
+    ctx->max = is_anonymous ? ANONYMOUS_BODY_MAX : h->s->cfg.max_body_bytes;
+    if (ctx->max > h->s->cfg.max_body_bytes) ctx->max = h->s->cfg.max_body_bytes;
+    if (agent && *agent) ctx->refused = agent_refusal(h->s, agent);
+    const char *length = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
+    if (declared > ctx->max) {
+        ctx->is_too_large = true;
+        if (is_anonymous) ctx->refused = REFUSAL_ANONYMOUS_TOO_LARGE;
+    }
+    return ctx;
+}
+
+/* Keeps a chunk of body, within the request's limit and the global budget;
+ * past either the rest is read and dropped, so the client sees the answer
+ * instead of a reset (request_timeout_s bounds the wait). */
+static int request_body_add(server_http *h, request_ctx *ctx, const char *data, size_t n) {
+    if (ctx->refused || ctx->is_too_large) return HAE_OK;
+    if (ctx->body.len + n > ctx->max) {
+        ctx->is_too_large = true;
+        if (ctx->is_anonymous) ctx->refused = REFUSAL_ANONYMOUS_TOO_LARGE;
+    } else if (!budget_take(h, ctx, n)) {
+        ctx->refused = REFUSAL_BUSY;
+    }
+    if (ctx->refused || ctx->is_too_large) {
+        hae_buf_free(&ctx->body);
+        budget_release(h, ctx);
+        return HAE_OK;
+    }
+    return hae_buf_append(&ctx->body, data, n);
+}
+
+/* Sends resp and frees its body. */
+static enum MHD_Result queue(struct MHD_Connection *conn, server_response *resp) {
     struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp.body.len, resp.body.data ? resp.body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+        resp->body.len, resp->body.data ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     enum MHD_Result result = MHD_NO;
     if (r) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                resp.content_type ? resp.content_type : "application/json");
-        if (resp.retry_after_s) {
+                                resp->content_type ? resp->content_type : "application/json");
+        if (resp->retry_after_s) {
             char seconds[16];
-            snprintf(seconds, sizeof seconds, "%u", resp.retry_after_s);
+            snprintf(seconds, sizeof seconds, "%u", resp->retry_after_s);
             MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
         }
-        result = MHD_queue_response(conn, resp.status, r);
+        result = MHD_queue_response(conn, resp->status, r);
         MHD_destroy_response(r);
     }
-    hae_buf_free(&resp.body);
+    hae_buf_free(&resp->body);
     return result;
 }
 
@@ -173,30 +285,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls) {
     (void)version;
     server_http *h = cls;
-    size_t max = h->s->cfg.max_body_bytes;
     request_ctx *ctx = *con_cls;
     if (!ctx) {
-        ctx = calloc(1, sizeof *ctx);
+        ctx = request_begin(h, conn);
         if (!ctx) return MHD_NO;
-        const char *length = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        ctx->is_too_large = length && strtoull(length, NULL, 10) > max;
         *con_cls = ctx;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        /* Over the limit the rest is read and dropped, so the client sees
-         * the 413 instead of a reset; request_timeout_s bounds the wait. */
-        if (!ctx->is_too_large && ctx->body.len + *upload_data_size > max) {
-            ctx->is_too_large = true;
-            hae_buf_free(&ctx->body);
-        }
-        if (!ctx->is_too_large &&
-            hae_buf_append(&ctx->body, upload_data, *upload_data_size) < 0) {
-            return MHD_NO;
-        }
+        if (request_body_add(h, ctx, upload_data, *upload_data_size) < 0) return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (ctx->refused) return respond_refused(conn, ctx, h->s);
     return respond(conn, ctx, url, method, h->s);
 }
 

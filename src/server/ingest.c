@@ -133,9 +133,21 @@ static void storage_failed(server *s, server_response *resp, const hae_err *err)
     server_respond_error(resp, 503, "storage_unavailable", "the server cannot store events now");
 }
 
+/* Every event is stored under the host its agent enrolled as; what the
+ * event named is kept aside when it differs, for the analyst. */
+static void batch_bind_host(const store_agent *agent, server_batch *batch) {
+    for (size_t i = 0; i < batch->count; i++) {
+        store_event_row *row = &batch->rows[i];
+        bool is_same = row->host && strcmp(row->host, agent->hostname) == 0;
+        row->claimed_host = is_same ? NULL : row->host;
+        row->host = agent->hostname;
+    }
+}
+
 static void batch_store(server *s, const store_agent *agent, uint64_t seq,
-                        const server_batch *batch, server_response *resp) {
+                        server_batch *batch, server_response *resp) {
     hae_err err = {0};
+    batch_bind_host(agent, batch);
     store_ingest_result result;
     int rc = store_events_ingest(s->st, agent->id, seq, hae_time_now_ns(), batch->rows,
                                  batch->count, &result, &err);

@@ -98,7 +98,8 @@ static int finding_alert(chunk *c, const hae_event *ev) {
     return HAE_OK;
 }
 
-static int on_event(void *ctx, uint64_t seq, const char *json, size_t len, hae_err *err) {
+static int on_event(void *ctx, uint64_t seq, const char *json, size_t len, const char *host,
+                    hae_err *err) {
     (void)seq;
     chunk *c = ctx;
     c->events++;
@@ -111,8 +112,10 @@ static int on_event(void *ctx, uint64_t seq, const char *json, size_t len, hae_e
                 decode_err.msg);
         return HAE_OK;
     }
-    int rc = HAE_OK;
-    if (hae_event_is_finding(&ev)) rc = finding_alert(c, &ev);
+    /* Rules and alerts see the host the agent enrolled as: the body's own
+     * "host" is the agent's word, and any agent could name any host. */
+    int rc = host ? hae_event_set_host(&ev, host) : HAE_OK;
+    if (rc == HAE_OK && hae_event_is_finding(&ev)) rc = finding_alert(c, &ev);
     if (rc == HAE_OK && c->s->engine) {
         hae_err match_err = {0};
         rc = detect_engine_match(c->s->engine, &ev, on_hit, c, &match_err);

@@ -17,10 +17,13 @@ static void config_defaults(server_config *c) {
     if (!c->listen) c->listen = "127.0.0.1:8443";
     if (!c->max_body_bytes) c->max_body_bytes = SERVER_MAX_BODY_DEFAULT;
     if (!c->max_decoded_bytes) c->max_decoded_bytes = SERVER_MAX_DECODED_DEFAULT;
-    if (!c->connection_timeout_s) c->connection_timeout_s = 15;
+    /* Idle connections cost a slot of the per-IP limit: free them soon. */
+    if (!c->connection_timeout_s) c->connection_timeout_s = 10;
     if (!c->request_timeout_s) c->request_timeout_s = 60;
     if (!c->max_connections) c->max_connections = 1024;
-    if (!c->max_connections_per_ip) c->max_connections_per_ip = 256;
+    /* Low enough that 1024 needs 32 addresses, high enough for a NAT of agents. */
+    if (!c->max_connections_per_ip) c->max_connections_per_ip = 32;
+    if (!c->max_inflight_body_bytes) c->max_inflight_body_bytes = (size_t)256 << 20;
     if (!c->threads) c->threads = 4;
     if (!c->backlog_max_events) c->backlog_max_events = 1000000;
     if (!c->retry_after_s) c->retry_after_s = 5;

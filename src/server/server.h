@@ -47,10 +47,11 @@ typedef struct server_config {
     const char *key_file;          /*   self-signed pair in data_dir/tls */
     size_t max_body_bytes;         /* compressed request body; 0: 16 MiB */
     size_t max_decoded_bytes;      /* decompressed batch; 0: 64 MiB */
-    unsigned connection_timeout_s; /* idle connection; 0: 15 */
+    unsigned connection_timeout_s; /* idle connection; 0: 10 */
     unsigned request_timeout_s;    /* accept to complete request; 0: 60 */
     unsigned max_connections;      /* 0: 1024 */
-    unsigned max_connections_per_ip; /* 0: 256 */
+    unsigned max_connections_per_ip; /* 0: 32 */
+    size_t max_inflight_body_bytes; /* bodies buffered at once, all requests; 0: 256 MiB */
     unsigned threads;              /* HTTP threads; 0: 4 */
     uint64_t backlog_max_events;   /* stored but not yet detected; 0: 1000000 */
     unsigned retry_after_s;        /* Retry-After on 429 and 503; 0: 5 */

@@ -23,7 +23,7 @@
 
 #include "core/core.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_HASH_LEN 32   /* SHA-256 of a secret: tokens are never stored in clear */
 #define STORE_KEY_LEN 32    /* Ed25519 public key */
 
@@ -81,8 +81,9 @@ int store_api_token_count(store *s, uint64_t *count, hae_err *err);
 /* ---- events ----------------------------------------------------------- */
 
 typedef struct store_event_row {
-    const char *id;      /* the event's id: the deduplication key */
-    const char *host;    /* may be NULL */
+    const char *id;      /* the event's id: unique per agent (the deduplication key) */
+    const char *host;    /* the host the agent enrolled as; may be NULL */
+    const char *claimed_host; /* what the event itself named, NULL when it equals host */
     int64_t time_ns;
     const char *json;    /* the event as one JSON line (no newline needed) */
     size_t json_len;
@@ -90,7 +91,7 @@ typedef struct store_event_row {
 
 typedef struct store_ingest_result {
     uint64_t stored;
-    uint64_t duplicates;  /* ids already stored (or repeated in the batch) */
+    uint64_t duplicates;  /* ids this agent already stored (or repeated in the batch) */
     bool is_rejected;     /* batch not above the agent's last, or agent revoked */
 } store_ingest_result;
 
@@ -105,8 +106,9 @@ int store_events_ingest(store *s, const char *agent_id, uint64_t batch_seq, int6
 int store_event_count(store *s, uint64_t *count, hae_err *err);
 /* Number of events with a sequence number above seq. */
 int store_events_after_count(store *s, uint64_t seq, uint64_t *count, hae_err *err);
+/* host is the stored (enrolled) host, NULL when the row has none. */
 typedef int (*store_event_fn)(void *ctx, uint64_t seq, const char *json, size_t len,
-                              hae_err *err);
+                              const char *host, hae_err *err);
 /* Calls fn for up to limit events above after_seq, in order; *last_seq is
  * the sequence number of the last one (after_seq when none). */
 int store_events_read(store *s, uint64_t after_seq, size_t limit, store_event_fn fn, void *ctx,

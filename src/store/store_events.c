@@ -1,4 +1,4 @@
-/* Events: batches deduplicated by event id, committed in groups, read back
+/* Events: batches deduplicated by (agent, event id), committed in groups, read back
  * in arrival order by the detection worker. */
 #include <string.h>
 
@@ -32,7 +32,7 @@ static int rows_insert(store *s, const char *agent_id, int64_t now_ns,
     sqlite3_stmt *stmt = NULL;
     int rc = store_sql_prepare(s,
                                "INSERT OR IGNORE INTO events(id, agent_id, host, time_ns,"
-                               " received_ns, body) VALUES (?, ?, ?, ?, ?, ?)",
+                               " received_ns, body, claimed_host) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                &stmt, err);
     if (rc < 0) return rc;
     sqlite3_bind_text(stmt, 2, agent_id, -1, SQLITE_STATIC);
@@ -43,6 +43,11 @@ static int rows_insert(store *s, const char *agent_id, int64_t now_ns,
             sqlite3_bind_text(stmt, 3, rows[i].host, -1, SQLITE_STATIC);
         } else {
             sqlite3_bind_null(stmt, 3);
+        }
+        if (rows[i].claimed_host) {
+            sqlite3_bind_text(stmt, 7, rows[i].claimed_host, -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(stmt, 7);
         }
         sqlite3_bind_int64(stmt, 4, rows[i].time_ns);
         sqlite3_bind_text(stmt, 6, rows[i].json, (int)rows[i].json_len, SQLITE_STATIC);
@@ -183,7 +188,8 @@ int store_events_read(store *s, uint64_t after_seq, size_t limit, store_event_fn
     *last_seq = after_seq;
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *stmt = NULL;
-    int rc = store_sql_prepare(s, "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+    int rc = store_sql_prepare(s, "SELECT seq, body, host FROM events WHERE seq > ? ORDER BY seq"
+                               " LIMIT ?",
                                &stmt, err);
     int step = SQLITE_DONE;
     if (rc == HAE_OK) {
@@ -194,7 +200,8 @@ int store_events_read(store *s, uint64_t after_seq, size_t limit, store_event_fn
         uint64_t seq = (uint64_t)sqlite3_column_int64(stmt, 0);
         const char *body = (const char *)sqlite3_column_text(stmt, 1);
         size_t len = (size_t)sqlite3_column_bytes(stmt, 1);
-        rc = fn(ctx, seq, body ? body : "", len, err);
+        const char *host = (const char *)sqlite3_column_text(stmt, 2);
+        rc = fn(ctx, seq, body ? body : "", len, host, err);
         *last_seq = seq;
     }
     if (rc == HAE_OK && step != SQLITE_DONE) rc = store_sql_fail(s, step, err, "read events");

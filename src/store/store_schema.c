@@ -121,6 +121,25 @@ const char *const store_migrations[] = {
     "  json_object('seq', seq, 'incident_id', incident_id, 'from', from_state, 'to', to_state,"
     "  'who', who, 'why', why, 'moment', moment, 'at_ns', at_ns), seq FROM transitions)"
     "  ORDER BY at_ns, tie;",
+    /* 3: an event's host is the one its agent enrolled as, whatever the
+     * event claims (kept in claimed_host, NULL when the same), and ids
+     * deduplicate per agent, so that one agent can neither raise alerts for
+     * another host nor suppress another agent's event by reusing its id.
+     * SQLite cannot drop a UNIQUE constraint in place: the table is rebuilt
+     * (this migration runs in one transaction). No trigger or index
+     * references events, so the ledger triggers stay as they are; seq is
+     * copied, so the detection cursor still points at the same event. */
+    "CREATE TABLE events_rebuilt("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, agent_id TEXT NOT NULL,"
+    "  host TEXT, time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL,"
+    "  body TEXT NOT NULL, claimed_host TEXT, UNIQUE(agent_id, id));"
+    "INSERT INTO events_rebuilt(seq, id, agent_id, host, time_ns, received_ns, body,"
+    "  claimed_host)"
+    "  SELECT e.seq, e.id, e.agent_id, coalesce(a.hostname, e.host), e.time_ns, e.received_ns,"
+    "  e.body, CASE WHEN a.hostname IS NOT NULL AND e.host IS NOT a.hostname THEN e.host END"
+    "  FROM events AS e LEFT JOIN agents AS a ON a.id = e.agent_id ORDER BY e.seq;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_rebuilt RENAME TO events;",
 };
 
 const size_t store_migration_count = sizeof store_migrations / sizeof store_migrations[0];

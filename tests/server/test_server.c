@@ -10,9 +10,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <openssl/ssl.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "fixtures.h"
@@ -21,6 +23,8 @@
 
 #define MAX_BODY (256u << 10)
 #define MAX_DECODED (2u << 20)
+#define INFLIGHT_BUDGET (384u << 10)
+#define HELD_BODY (200u << 10)
 
 static const char rule_yaml[] =
     "title: Test marker on the command line\n"
@@ -72,6 +76,7 @@ static int group_setup(void **state) {
                           * reaper can cut the slow loris at 3 s */
                          .connection_timeout_s = 8, .request_timeout_s = 3,
                          .backlog_max_events = 1, .retry_after_s = 7,
+                         .max_inflight_body_bytes = INFLIGHT_BUDGET,
                          .on_record = on_record, .record_ctx = &W};
     hae_err err = {0};
     if (server_start(&cfg, &W.srv, &err) != HAE_OK) {
@@ -544,6 +549,205 @@ static void test_detection_behind_answers_429_with_retry_after(void **state) {
     assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
 }
 
+/* One integer from the server's database, read beside the running server
+ * (WAL lets a reader in while it writes). */
+static int64_t db_int(const char *sql) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/haetae.db", W.data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_events_belong_to_the_enrolled_host_and_dedup_per_agent(void **state) {
+    (void)state;
+    test_agent a, b;
+    enroll_agent(&a, "ident-a");
+    enroll_agent(&b, "ident-b");
+    const char *id = "0190a1b2-0000-7000-8000-00000000d001";
+    hae_buf lines = {0};
+    event_line(&lines, id, "ident-b", "haetae-test-marker from a");
+    http_reply r;
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":1,\"duplicates\":0"));
+    hae_buf_free(&r.body);
+    hae_err err = {0};
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-a'"
+                            " AND claimed_host = 'ident-b'"),
+                     1);
+    assert_int_equal(db_int("SELECT count(*) FROM alerts WHERE event_id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-a'"),
+                     1);
+    assert_int_equal(db_int("SELECT count(*) FROM alerts WHERE host = 'ident-b'"), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM incidents WHERE host = 'ident-b'"), 0);
+    /* B's own event under the same id is not A's duplicate. */
+    hae_buf_reset(&lines);
+    event_line(&lines, id, "ident-b", "ls");
+    assert_int_equal(send_batch(&b, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":1,\"duplicates\":0"));
+    hae_buf_free(&r.body);
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE id = "
+                            "'0190a1b2-0000-7000-8000-00000000d001' AND host = 'ident-b'"
+                            " AND claimed_host IS NULL"),
+                     1);
+    /* A resending its own id is still a duplicate. */
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    assert_true(reply_has(&r, "\"stored\":0,\"duplicates\":1"));
+    hae_buf_free(&r.body);
+    hae_buf_free(&lines);
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+}
+
+typedef struct held_request {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+} held_request;
+
+/* A POST that sends its headers and all but the last byte of a declared
+ * HELD_BODY, then waits: its bytes sit in the server until it is closed. */
+static void hold_request(held_request *held, const char *agent_id) {
+    held->fd = connect_server();
+    held->ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(held->ctx);
+    held->ssl = SSL_new(held->ctx);
+    SSL_set_fd(held->ssl, held->fd);
+    assert_int_equal(SSL_connect(held->ssl), 1);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Content-Type: application/x-ndjson\r\nContent-Encoding: gzip\r\n"
+                     "X-Haetae-Agent: %s\r\nContent-Length: %u\r\n\r\n",
+                     agent_id, HELD_BODY);
+    assert_int_equal(SSL_write(held->ssl, head, n), n);
+    char *body = calloc(1, HELD_BODY);
+    assert_non_null(body);
+    assert_int_equal(SSL_write(held->ssl, body, (int)HELD_BODY - 1), (int)HELD_BODY - 1);
+    free(body);
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+}
+
+static void release_request(held_request *held) {
+    SSL_free(held->ssl);
+    SSL_CTX_free(held->ctx);
+    close(held->fd);
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+}
+
+/* A batch of HELD_BODY bytes from a (possibly) enrolled agent; its
+ * signature is wrong, so it can only be refused, but after its body. */
+static long send_big_batch(const test_agent *a, http_reply *r) {
+    char agent[256], when[HAE_TIME_LEN], time_header[64];
+    snprintf(agent, sizeof agent, "X-Haetae-Agent: %s", a->id);
+    hae_time_format(hae_time_now_ns(), when);
+    snprintf(time_header, sizeof time_header, "X-Haetae-Time: %s", when);
+    const char *headers[] = {"Content-Type: application/x-ndjson", "Content-Encoding: gzip",
+                             agent, "X-Haetae-Batch: 1", time_header,
+                             "X-Haetae-Signature: AAAA", NULL};
+    char *body = calloc(1, HELD_BODY);
+    assert_non_null(body);
+    long status = call("POST", "/api/v1/events", headers, body, HELD_BODY, r);
+    free(body);
+    return status;
+}
+
+static void test_anonymous_bodies_are_small_and_unknown_agents_not_buffered(void **state) {
+    (void)state;
+    http_reply r;
+    char *big = malloc(9u << 10);
+    assert_non_null(big);
+    memset(big, ' ', 9u << 10);
+    big[0] = '{';
+    big[(9u << 10) - 1] = '}';
+    const char *json[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(call("POST", "/api/v1/enroll", json, big, 9u << 10, &r), 413);
+    assert_true(reply_has(&r, "too_large"));
+    hae_buf_free(&r.body);
+    /* Without a Content-Length the limit holds as the bytes arrive. */
+    const char *chunked[] = {"Content-Type: application/json", "Transfer-Encoding: chunked",
+                             NULL};
+    assert_int_equal(call("POST", "/api/v1/enroll", chunked, big, 9u << 10, &r), 413);
+    assert_true(reply_has(&r, "too_large"));
+    hae_buf_free(&r.body);
+    free(big);
+    /* Enrollment itself still fits. */
+    test_agent a;
+    enroll_agent(&a, "budget01");
+    /* An unknown agent's body does not count against the budget. */
+    held_request held;
+    hold_request(&held, "0190a1b2-dead-7000-8000-00000000beef");
+    assert_int_equal(send_big_batch(&a, &r), 401);
+    assert_true(reply_has(&r, "bad_signature"));
+    hae_buf_free(&r.body);
+    release_request(&held);
+    /* An enrolled agent's does, until its request ends. */
+    hold_request(&held, a.id);
+    assert_int_equal(send_big_batch(&a, &r), 503);
+    assert_int_equal(r.retry_after, 7);
+    hae_buf_free(&r.body);
+    release_request(&held);
+    assert_int_equal(send_big_batch(&a, &r), 401);
+    hae_buf_free(&r.body);
+}
+
+#define IDLE_CONNECTIONS 40
+#define PER_IP_DEFAULT 32
+
+/* A TLS connection that completes its handshake and then says nothing;
+ * false when the server refused it. */
+static bool open_idle(int *fd, SSL_CTX *ctx, SSL **ssl) {
+    *fd = connect_server();
+    struct timeval wait = {.tv_sec = 3};
+    setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    *ssl = SSL_new(ctx);
+    SSL_set_fd(*ssl, *fd);
+    return SSL_connect(*ssl) == 1;
+}
+
+static void test_one_ip_gets_32_connections_and_idle_ones_time_out(void **state) {
+    (void)state;
+    test_agent a;
+    enroll_agent(&a, "conn01");
+    /* A refused connection is closed under the handshake: EPIPE, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    int fds[IDLE_CONNECTIONS];
+    SSL *ssls[IDLE_CONNECTIONS];
+    int accepted = 0;
+    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
+        bool is_open = open_idle(&fds[i], ctx, &ssls[i]);
+        if (!is_open) fprintf(stderr, "connection %d refused\n", i + 1);
+        if (i < PER_IP_DEFAULT) assert_true(is_open);
+        accepted += is_open;
+    }
+    assert_int_equal(accepted, PER_IP_DEFAULT);
+    /* connection_timeout_s (8 s here) frees the slots the idle ones hold. */
+    nanosleep(&(struct timespec){.tv_sec = 10}, NULL);
+    hae_buf lines = {0};
+    event_line(&lines, "0190a1b2-0000-7000-8000-00000000e001", "conn01", "ls");
+    http_reply r;
+    assert_int_equal(send_batch(&a, lines.data, NULL, &r), 200);
+    hae_buf_free(&r.body);
+    hae_buf_free(&lines);
+    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
+        SSL_free(ssls[i]);
+        close(fds[i]);
+    }
+    SSL_CTX_free(ctx);
+    hae_err err = {0};
+    assert_int_equal(server_wait_idle(W.srv, 30000, &err), HAE_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_answers_and_only_tls13_is_spoken),
@@ -553,6 +757,9 @@ int main(void) {
         cmocka_unit_test(test_slow_clients_are_cut_while_others_are_served),
         cmocka_unit_test(test_matching_events_become_alerts_and_one_incident),
         cmocka_unit_test(test_detection_behind_answers_429_with_retry_after),
+        cmocka_unit_test(test_events_belong_to_the_enrolled_host_and_dedup_per_agent),
+        cmocka_unit_test(test_anonymous_bodies_are_small_and_unknown_agents_not_buffered),
+        cmocka_unit_test(test_one_ip_gets_32_connections_and_idle_ones_time_out),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -15,6 +15,7 @@
 #include "fixtures.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "store/store_sqlite.h"
 
 #define SEC 1000000000LL
 
@@ -372,12 +373,115 @@ static void test_acknowledged_commits_survive_kill_9(void **state) {
     store_close(st);
 }
 
+static void test_event_ids_deduplicate_per_agent(void **state) {
+    fixture *f = *state;
+    hae_err err = {0};
+    store_agent a, b;
+    enroll(f->st, "per-a", &a);
+    enroll(f->st, "per-b", &b);
+    char j1[128], j2[128];
+    store_event_row mine = row("shared-1", j1, sizeof j1);
+    store_event_row theirs = row("shared-1", j2, sizeof j2);
+    store_ingest_result r;
+    assert_int_equal(store_events_ingest(f->st, a.id, 1, hae_time_now_ns(), &mine, 1, &r, &err),
+                     HAE_OK);
+    assert_int_equal(r.stored, 1);
+    /* Another agent's event with the same id is its own event. */
+    assert_int_equal(store_events_ingest(f->st, b.id, 1, hae_time_now_ns(), &theirs, 1, &r, &err),
+                     HAE_OK);
+    assert_int_equal(r.stored, 1);
+    assert_int_equal(r.duplicates, 0);
+    assert_int_equal(store_events_ingest(f->st, a.id, 2, hae_time_now_ns(), &mine, 1, &r, &err),
+                     HAE_OK);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(r.duplicates, 1);
+}
+
+static void sql_ok(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "sqlite: %s\n", msg ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static int64_t sql_int(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+}
+
+/* A database as version 2 left it: one agent enrolled as web01, one event
+ * naming its own host and one naming another. */
+static void write_version_2(const char *path) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sql_ok(db, "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY,"
+               " applied_ns INTEGER NOT NULL)");
+    sql_ok(db, store_migrations[0]);
+    sql_ok(db, store_migrations[1]);
+    sql_ok(db, "INSERT INTO schema_migrations VALUES (1, 1), (2, 2);"
+               "INSERT INTO agents(id, hostname, version, public_key, enrolled_ns)"
+               "  VALUES ('agent-1', 'web01', 't', x'00', 1);"
+               "INSERT INTO events(seq, id, agent_id, host, time_ns, received_ns, body) VALUES"
+               "  (5, 'ev-1', 'agent-1', 'web01', 1, 1, '{\"id\":\"ev-1\"}'),"
+               "  (9, 'ev-2', 'agent-1', 'db01', 2, 2, '{\"id\":\"ev-2\"}');"
+               "INSERT INTO cursors VALUES ('detect', 5);");
+    sqlite3_close(db);
+}
+
+static void test_version_2_database_migrates_keeping_its_events(void **state) {
+    fixture *f = *state;
+    char old[4200];
+    snprintf(old, sizeof old, "%s/v2.db", f->dir);
+    write_version_2(old);
+    hae_err err = {0};
+    store *st = NULL;
+    assert_int_equal(store_open(&st, old, &err), HAE_OK);
+    int version = 0;
+    assert_int_equal(store_schema_version(st, &version, &err), HAE_OK);
+    assert_int_equal(version, STORE_SCHEMA_VERSION);
+    uint64_t count = 0, after = 0;
+    assert_int_equal(store_event_count(st, &count, &err), HAE_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(store_events_after_count(st, 5, &after, &err), HAE_OK);
+    assert_int_equal(after, 1);
+    /* Per-agent ids: another agent may now store ev-1. */
+    store_agent b;
+    enroll(st, "after", &b);
+    char j[128];
+    store_event_row again = row("ev-1", j, sizeof j);
+    store_ingest_result r;
+    assert_int_equal(store_events_ingest(st, b.id, 1, hae_time_now_ns(), &again, 1, &r, &err),
+                     HAE_OK);
+    assert_int_equal(r.stored, 1);
+    store_close(st);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE seq = 9 AND host = 'web01'"
+                                 " AND claimed_host = 'db01'"),
+                     1);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE seq = 5 AND host = 'web01'"
+                                 " AND claimed_host IS NULL"),
+                     1);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                                 " AND name LIKE 'ledger_%'"),
+                     4);
+    sqlite3_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_is_at_the_current_version_and_reopens, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_enrollment_token_is_single_use_and_expires, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_event_ids_deduplicate_per_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_2_database_migrates_keeping_its_events,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_dedup_by_id_and_batches_must_increase, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_batches_commit_together_and_alone_in_effect,
