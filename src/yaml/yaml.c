@@ -95,6 +95,18 @@ static ynode *convert_scalar(const source *src, struct fy_node *n, int parent_li
     return y;
 }
 
+/* Keys go through the same decoder as values: libfyaml leaks the text it
+ * unescapes for a single-quoted key made of five or more '' escapes. */
+static char *key_text(const source *src, struct fy_node *key) {
+    if (!key) return hae_arena_strdup(src->arena, "");
+    if (fy_node_get_type(key) != FYNT_SCALAR) return NULL; /* complex keys are not Sigma */
+    size_t len = 0;
+    char *own = fy_node_get_style(key) == FYNS_SINGLE_QUOTED ? single_quoted(src, key, &len) : NULL;
+    if (own) return own;
+    const char *text = fy_node_get_scalar(key, &len);
+    return text ? hae_arena_strndup(src->arena, text, len) : NULL;
+}
+
 static ynode *convert_map(const source *src, struct fy_node *n, int depth, int parent_line) {
     hae_arena *arena = src->arena;
     ynode *y = new_node(arena, Y_MAP, parent_line);
@@ -108,11 +120,8 @@ static ynode *convert_map(const source *src, struct fy_node *n, int depth, int p
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(n, &iter)) != NULL && y->count < (size_t)count) {
         struct fy_node *key = fy_node_pair_key(pair);
-        size_t klen = 0;
-        const char *ktext = key ? fy_node_get_scalar(key, &klen) : "";
-        if (!ktext) return NULL; /* complex keys are not Sigma */
         ypair *p = &y->pairs[y->count];
-        p->key = hae_arena_strndup(arena, ktext, klen);
+        p->key = key_text(src, key);
         p->line = node_line(key);
         if (!p->line) p->line = parent_line;
         if (y->count == 0) y->line = p->line;
