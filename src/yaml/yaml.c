@@ -190,6 +190,14 @@ static void discard_diag(struct fy_diag *diag, void *user, const char *buf, size
  * keeps a stray multi-gigabyte file from becoming a parse tree. */
 #define YAML_MAX_BYTES (4u << 20)
 
+/* YAML 1.2 section 5.4: CR, LF and CR LF all break lines; libfyaml reads
+ * a directive after a lone CR as one that opens a line. */
+static size_t line_length(const char *line, size_t left) {
+    size_t n = 0;
+    while (n < left && line[n] != '\n' && line[n] != '\r') n++;
+    return n;
+}
+
 static bool is_marker(const char *line, size_t n, char c) {
     return n >= 3 && line[0] == c && line[1] == c && line[2] == c &&
            (n == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
@@ -225,8 +233,7 @@ static int prescreen(const char *name, const char *text, size_t len, hae_err *er
     int line_no = 1;
     for (size_t at = 0; at < len; line_no++) {
         const char *line = text + at;
-        const char *nl = memchr(line, '\n', len - at);
-        size_t n = nl ? (size_t)(nl - line) : len - at;
+        size_t n = line_length(line, len - at);
         for (size_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)line[i];
             if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
@@ -252,7 +259,7 @@ static int prescreen(const char *name, const char *text, size_t len, hae_err *er
         } else if (lead < n && line[lead] != '#') {
             in_document = true; /* '---' and any content */
         }
-        at += n + 1;
+        at += n + (at + n + 1 < len && line[n] == '\r' && line[n + 1] == '\n' ? 2 : 1);
     }
     return HAE_OK;
 }

@@ -68,6 +68,9 @@ static void test_refusals_name_file_and_line(void **state) {
     assert_refused("a: 1\n%YAML 1.2\n", "bad.yml:2: invalid YAML: '%' directive inside a document");
     assert_refused("a: [1, 2\n", "bad.yml:");
     assert_refused("? [a, b]\n: c\n", "complex key");
+    /* a lone CR breaks a line, so a directive after one is seen */
+    assert_refused("a: 1\r%YAML 1.2\r", "bad.yml:2: invalid YAML: '%' directive inside a document");
+    assert_refused("\r%\xac" "AML ", "bad.yml:2: unsupported YAML directive");
 }
 
 int main(void) {
