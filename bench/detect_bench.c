@@ -317,8 +317,8 @@ static int bench_sigma(const char *events_path, char **rule_paths, int count) {
 /* ---- YARA ------------------------------------------------------------ */
 
 static int on_yara(void *ctx, const char *rule, const char *ns, const char *const *tags,
-                   size_t tag_count, hae_err *err) {
-    (void)rule, (void)ns, (void)tags, (void)tag_count, (void)err;
+                   size_t tag_count, hae_severity severity, hae_err *err) {
+    (void)rule, (void)ns, (void)tags, (void)tag_count, (void)severity, (void)err;
     (*(uint64_t *)ctx)++;
     return 0;
 }

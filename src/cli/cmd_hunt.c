@@ -1,298 +1,19 @@
-/* haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE]
- *             [--format jsonl|table] INPUT...
+/* haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE] [--tz ZONE]
+ *             [--format table|jsonl|csv] INPUT...
  * Sigma rules over log files collected after a breach: JSON lines (or
- * concatenated JSON objects such as EVTX exports), syslog and auditd, auto
- * detected per line; '-' reads stdin. One JSON line per match, or a table
- * of counts per rule and level on a terminal. Malformed lines are counted,
- * reported with file and line, and skipped. Exit 1 when anything matched. */
-#include <errno.h>
+ * concatenated JSON objects such as EVTX exports), syslog, auditd and web
+ * access logs, detected per line; '-' reads stdin. A timeline of matches
+ * (a table with a summary on a terminal, else JSON lines; CSV on request).
+ * Malformed lines are counted, reported with file and line, and skipped.
+ * Exit 1 when anything matched. */
 #include <stdint.h>
-#include <fcntl.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "detect/detect.h"
-
-typedef struct rule_count {
-    const detect_rule_info *rule;
-    uint64_t count;
-} rule_count;
-
-typedef struct hunt {
-    cli_format format;
-    detect_engine *engine;
-    detect_yara *yara;
-    const char *file;         /* current input */
-    size_t line;
-    uint64_t events, hits, malformed, yara_hits;
-    rule_count *counts;
-    size_t count_len, count_cap;
-    hae_buf out;
-    bool progress;
-} hunt;
-
-static int count_hit(hunt *h, const detect_rule_info *rule) {
-    for (size_t i = 0; i < h->count_len; i++) {
-        if (h->counts[i].rule == rule) {
-            h->counts[i].count++;
-            return HAE_OK;
-        }
-    }
-    if (h->count_len == h->count_cap) {
-        size_t cap = h->count_cap ? h->count_cap * 2 : 32;
-        rule_count *grown = realloc(h->counts, cap * sizeof *grown);
-        if (!grown) return HAE_ENOMEM;
-        h->counts = grown;
-        h->count_cap = cap;
-    }
-    h->counts[h->count_len++] = (rule_count){.rule = rule, .count = 1};
-    return HAE_OK;
-}
-
-static int append_tags(hae_buf *b, const char *const *tags, size_t count) {
-    int rc = hae_buf_append_str(b, "\"tags\":[");
-    for (size_t i = 0; rc == HAE_OK && i < count; i++) {
-        if (i) rc = hae_buf_append_char(b, ',');
-        if (rc == HAE_OK) rc = hae_json_append_string(b, tags[i], strlen(tags[i]));
-    }
-    return rc == HAE_OK ? hae_buf_append_char(b, ']') : rc;
-}
-
-static int append_source(hunt *h, hae_buf *b) {
-    int rc = hae_buf_append_str(b, ",\"source\":{\"file\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, h->file, strlen(h->file));
-    if (rc == HAE_OK) rc = hae_buf_printf(b, ",\"line\":%zu}", h->line);
-    return rc;
-}
-
-static int write_line(hunt *h, hae_err *err) {
-    if (fwrite(h->out.data, 1, h->out.len, stdout) != h->out.len) {
-        return hae_err_set(err, HAE_EIO, "cannot write to standard output");
-    }
-    return HAE_OK;
-}
-
-static int on_hit(void *ctx, const detect_hit *hit, hae_err *err) {
-    hunt *h = ctx;
-    h->hits++;
-    if (count_hit(h, hit->rule) < 0) return hae_err_set(err, HAE_ENOMEM, "out of memory");
-    if (h->format != CLI_FORMAT_JSONL) return HAE_OK;
-    hae_buf *b = &h->out;
-    hae_buf_reset(b);
-    const detect_rule_info *r = hit->rule;
-    int rc = hae_buf_append_str(b, "{\"rule_id\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, r->id, strlen(r->id));
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, ",\"title\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, r->title, strlen(r->title));
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, ",\"level\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, r->level, strlen(r->level));
-    if (rc == HAE_OK) rc = hae_buf_append_char(b, ',');
-    if (rc == HAE_OK) rc = append_tags(b, r->tags, r->tag_count);
-    if (rc == HAE_OK && r->is_correlation) {
-        char first[HAE_TIME_LEN], last[HAE_TIME_LEN];
-        hae_time_format(hit->first_ns, first);
-        hae_time_format(hit->last_ns, last);
-        rc = hae_buf_append_str(b, ",\"correlation\":{\"group\":");
-        if (rc == HAE_OK) rc = hae_json_append_string(b, hit->group, strlen(hit->group));
-        if (rc == HAE_OK) {
-            rc = hae_buf_printf(b, ",\"count\":%llu,\"first\":\"%s\",\"last\":\"%s\"}",
-                                (unsigned long long)hit->count, first, last);
-        }
-    }
-    if (rc == HAE_OK) rc = append_source(h, b);
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, ",\"event\":");
-    if (rc == HAE_OK) rc = hae_event_encode_json(hit->event, b);
-    /* the encoder ends the event with '\n'; close our object before it */
-    if (rc == HAE_OK && b->len && b->data[b->len - 1] == '\n') b->len--;
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, "}\n");
-    if (rc < 0) return hae_err_set(err, rc, "cannot encode a match");
-    return write_line(h, err);
-}
-
-static void malformed(hunt *h, const char *why) {
-    h->malformed++;
-    fprintf(stderr, "haetae hunt: %s:%zu: skipped: %s\n", h->file, h->line, why);
-}
-
-static int match_event(hunt *h, hae_event *ev, hae_err *err) {
-    h->events++;
-    int rc = detect_event_flatten_windows(ev, err);
-    if (rc == HAE_OK) rc = detect_engine_match(h->engine, ev, on_hit, h, err);
-    hae_event_clear(ev);
-    return rc;
-}
-
-static void progress(hunt *h, size_t done, size_t total) {
-    if (!h->progress || total < (8u << 20)) return;
-    static size_t last;
-    size_t pct = done * 100 / total;
-    if (pct == last && done != total) return;
-    last = pct;
-    fprintf(stderr, "\r%s [%-50.*s] %3zu%%", h->file, (int)(pct / 2),
-            "##################################################", pct);
-    if (done == total) fputc('\n', stderr);
-}
-
-/* A buffer of JSON objects one after another (EVTX exports are pretty-printed). */
-static int hunt_json_objects(hunt *h, const char *data, size_t size, hae_err *err) {
-    size_t offset = 0, start = 0, len = 0, counted = 0;
-    h->line = 1;
-    for (;;) {
-        hae_err why = {0};
-        int found = detect_json_next_object(data, size, &offset, &start, &len, &why);
-        for (; counted < start && counted < size; counted++) h->line += data[counted] == '\n';
-        if (found == 0) return HAE_OK;
-        if (found < 0) {
-            malformed(h, why.msg);
-            if (offset >= size) return HAE_OK;
-            continue;
-        }
-        hae_event ev;
-        if (hae_event_decode_json(&ev, data + start, len, &why) < 0) {
-            malformed(h, why.msg);
-            continue;
-        }
-        int rc = match_event(h, &ev, err);
-        if (rc < 0) return rc;
-        progress(h, offset, size);
-    }
-}
-
-static int hunt_lines(hunt *h, const char *data, size_t size, hae_err *err) {
-    h->line = 0;
-    for (size_t pos = 0; pos < size;) {
-        const char *nl = memchr(data + pos, '\n', size - pos);
-        size_t len = nl ? (size_t)(nl - (data + pos)) : size - pos;
-        h->line++;
-        const char *line = data + pos;
-        pos += len + 1;
-        if (len && line[len - 1] == '\r') len--;
-        if (len == 0) continue;
-        hae_event ev;
-        hae_err why = {0};
-        if (hae_log_parse_line(&ev, HAE_LOGFMT_AUTO, line, len, &why) < 0) {
-            malformed(h, why.msg);
-            continue;
-        }
-        int rc = match_event(h, &ev, err);
-        if (rc < 0) return rc;
-        if ((h->line & 0xfff) == 0) progress(h, pos < size ? pos : size, size);
-    }
-    progress(h, size, size);
-    return HAE_OK;
-}
-
-static int hunt_buffer(hunt *h, const char *data, size_t size, hae_err *err) {
-    size_t i = 0;
-    while (i < size && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) i++;
-    /* A first object spanning lines means pretty-printed JSON objects. */
-    if (i < size && data[i] == '{') {
-        const char *nl = memchr(data + i, '\n', size - i);
-        size_t first_line = nl ? (size_t)(nl - (data + i)) : size - i;
-        hae_event probe;
-        if (hae_event_decode_json(&probe, data + i, first_line, NULL) < 0) {
-            return hunt_json_objects(h, data, size, err);
-        }
-        hae_event_clear(&probe);
-    }
-    return hunt_lines(h, data, size, err);
-}
-
-static int read_all(int fd, hae_buf *buf, const char *name, hae_err *err) {
-    for (;;) {
-        if (hae_buf_reserve(buf, 1 << 16) < 0) return hae_err_set(err, HAE_ENOMEM, "out of memory");
-        ssize_t n = read(fd, buf->data + buf->len, buf->cap - buf->len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return hae_err_errno(err, errno, "%s", name);
-        if (n == 0) return HAE_OK;
-        buf->len += (size_t)n;
-    }
-}
-
-static int hunt_input(hunt *h, const char *path, hae_err *err) {
-    h->file = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return hae_err_errno(err, errno, "%s", path);
-    struct stat st;
-    int rc = HAE_OK;
-    if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            rc = hae_err_errno(err, errno, "%s", path);
-        } else {
-            rc = hunt_buffer(h, map, (size_t)st.st_size, err);
-            munmap(map, (size_t)st.st_size);
-        }
-    } else {
-        hae_buf all = {0};
-        rc = read_all(fd, &all, path, err);
-        if (rc == HAE_OK && all.len) rc = hunt_buffer(h, all.data, all.len, err);
-        hae_buf_free(&all);
-    }
-    if (fd != STDIN_FILENO) close(fd);
-    return rc;
-}
-
-static int on_yara_hit(void *ctx, const char *rule, const char *ns, const char *const *tags,
-                       size_t tag_count, hae_err *err) {
-    hunt *h = ctx;
-    h->yara_hits++;
-    if (h->format != CLI_FORMAT_JSONL) return HAE_OK;
-    hae_buf *b = &h->out;
-    hae_buf_reset(b);
-    int rc = hae_buf_append_str(b, "{\"yara_rule\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, rule, strlen(rule));
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, ",\"namespace\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, ns, strlen(ns));
-    if (rc == HAE_OK) rc = hae_buf_append_char(b, ',');
-    if (rc == HAE_OK) rc = append_tags(b, tags, tag_count);
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, ",\"source\":{\"file\":");
-    if (rc == HAE_OK) rc = hae_json_append_string(b, h->file, strlen(h->file));
-    if (rc == HAE_OK) rc = hae_buf_append_str(b, "}}\n");
-    if (rc < 0) return hae_err_set(err, rc, "cannot encode a YARA match");
-    return write_line(h, err);
-}
-
-static int level_rank(const char *level) {
-    static const char *const order[] = {"critical", "high", "medium", "low", "informational"};
-    for (int i = 0; i < 5; i++) {
-        if (strcmp(level, order[i]) == 0) return i;
-    }
-    return 5;
-}
-
-static int compare_counts(const void *a, const void *b) {
-    const rule_count *x = a, *y = b;
-    int d = level_rank(x->rule->level) - level_rank(y->rule->level);
-    if (d) return d;
-    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
-}
-
-/* Counts per rule and level, most severe first (as Chainsaw and Hayabusa summarise). */
-static void print_table(hunt *h) {
-    qsort(h->counts, h->count_len, sizeof *h->counts, compare_counts);
-    printf("%-10s %8s  %s\n", "LEVEL", "COUNT", "RULE");
-    for (size_t i = 0; i < h->count_len; i++) {
-        const detect_rule_info *r = h->counts[i].rule;
-        printf("%-10s %8llu  %s%s\n", r->level[0] ? r->level : "-",
-               (unsigned long long)h->counts[i].count, r->title,
-               r->is_correlation ? " (correlation)" : "");
-    }
-    uint64_t per_level[6] = {0};
-    for (size_t i = 0; i < h->count_len; i++) {
-        per_level[level_rank(h->counts[i].rule->level)] += h->counts[i].count;
-    }
-    printf("\n%llu events, %llu matches: %llu critical, %llu high, %llu medium, %llu low, "
-           "%llu informational; %llu YARA matches\n",
-           (unsigned long long)h->events, (unsigned long long)h->hits,
-           (unsigned long long)per_level[0], (unsigned long long)per_level[1],
-           (unsigned long long)per_level[2], (unsigned long long)per_level[3],
-           (unsigned long long)per_level[4], (unsigned long long)h->yara_hits);
-}
+#include "cli/hunt_int.h"
 
 static void load_report(void *ctx, const char *file, detect_status status,
                         const detect_rule_info *info, const char *reason) {
@@ -306,7 +27,7 @@ static void load_report(void *ctx, const char *file, detect_status status,
 
 typedef struct hunt_args {
     cli_strings rules, yara, maps, inputs;
-    const char *format;
+    const char *format, *tz;
     bool no_prefilter;
 } hunt_args;
 
@@ -320,16 +41,21 @@ static int parse_args(int argc, char **argv, hunt_args *a) {
         {.name = "mapping", .short_name = 'm', .kind = CLI_OPT_STRINGS, .target = &a->maps,
          .metavar = "FILE", .help = "field mapping (fieldmappings: {RuleField: EventField})"},
         {.name = "format", .short_name = 'f', .kind = CLI_OPT_STRING, .target = &a->format,
-         .metavar = "jsonl|table", .help = "output (default: table on a terminal, else jsonl)"},
+         .metavar = "table|jsonl|csv",
+         .help = "output (default: table on a terminal, else jsonl)"},
+        {.name = "tz", .kind = CLI_OPT_STRING, .target = &a->tz, .metavar = "ZONE",
+         .help = "zone of log times without one, and of the table (default: the host's)"},
         {.name = "no-prefilter", .short_name = 'n', .kind = CLI_OPT_FLAG, .target = &a->no_prefilter,
          .help = "evaluate every rule on every event"},
     };
     const cli_spec spec = {
         .command = "haetae hunt",
-        .synopsis = "haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE]\n"
-                    "                   [--format jsonl|table] [--no-prefilter] INPUT...",
-        .description = "Runs Sigma rules over JSON lines, Windows JSON exports, syslog and auditd\n"
-                       "files (detected per line; '-' is stdin). --yara also scans each INPUT file.",
+        .synopsis = "haetae hunt --rules PATH... [--yara PATH...] [--mapping FILE] [--tz ZONE]\n"
+                    "                   [--format table|jsonl|csv] [--no-prefilter] INPUT...",
+        .description = "Runs Sigma rules over JSON lines, Windows JSON exports, syslog, auditd and\n"
+                       "web access logs (detected per line; '-' is stdin) and prints a timeline of\n"
+                       "the matches. --yara also scans each INPUT file. Year-less syslog and\n"
+                       "zone-less times are read in --tz ZONE (an IANA name such as Asia/Seoul).",
         .opts = options,
         .count = sizeof options / sizeof options[0],
         .positional = &a->inputs,
@@ -368,49 +94,84 @@ static int setup(hunt *h, const hunt_args *a, hae_err *err) {
     return rc;
 }
 
+static int parse_output(const char *name, hunt_output *out) {
+    if (!name) {
+        *out = isatty(STDOUT_FILENO) ? HUNT_OUT_TABLE : HUNT_OUT_JSONL;
+    } else if (strcmp(name, "table") == 0) {
+        *out = HUNT_OUT_TABLE;
+    } else if (strcmp(name, "jsonl") == 0) {
+        *out = HUNT_OUT_JSONL;
+    } else if (strcmp(name, "csv") == 0) {
+        *out = HUNT_OUT_CSV;
+    } else {
+        return HAE_EINVAL;
+    }
+    return HAE_OK;
+}
+
+static size_t terminal_width(void) {
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col) {
+        return ws.ws_col;
+    }
+    return 0; /* not a terminal: nothing is cut */
+}
+
+/* Usage errors that need more than the option parser: exit 2, or 0. */
+static int check_values(const hunt_args *a, hunt *h) {
+    if (parse_output(a->format, &h->output) < 0) {
+        return cli_fail("hunt", CLI_EXIT_USAGE, "--format must be table, jsonl or csv");
+    }
+    hae_err err = {0};
+    if (a->tz && hae_log_set_timezone(a->tz, &err) < 0) {
+        return cli_fail("hunt", CLI_EXIT_USAGE, "--tz: %s", err.msg);
+    }
+    return CLI_EXIT_OK;
+}
+
+static void print_totals(hunt *h) {
+    detect_stats st;
+    detect_engine_stats(h->engine, &st);
+    fprintf(stderr, "haetae hunt: %llu events, %llu matches, %llu malformed lines skipped",
+            (unsigned long long)h->events, (unsigned long long)(h->hits + h->yara_hits),
+            (unsigned long long)h->malformed);
+    if (st.correlation_evicted) {
+        fprintf(stderr, ", %llu correlation groups evicted (bound %zu)",
+                (unsigned long long)st.correlation_evicted, st.correlation_max_groups);
+    }
+    fputc('\n', stderr);
+}
+
+static int run_hunt(hunt *h, const hunt_args *a) {
+    hae_err err = {0};
+    h->progress = isatty(STDERR_FILENO);
+    h->terminal_width = terminal_width();
+    int rc = setup(h, a, &err);
+    if (rc == HAE_OK) rc = hunt_output_begin(h, &err);
+    for (size_t i = 0; rc == HAE_OK && i < a->inputs.count; i++) {
+        const char *input = a->inputs.items[i];
+        rc = hunt_input(h, input, &err);
+        if (rc == HAE_OK && h->yara && strcmp(input, "-") != 0) {
+            rc = detect_yara_scan_file(h->yara, input, hunt_on_yara, h, &err);
+        }
+    }
+    if (rc == HAE_OK) rc = hunt_output_end(h, &err);
+    if (rc < 0) return cli_fail("hunt", CLI_EXIT_FAIL, "%s", err.msg);
+    print_totals(h);
+    return h->hits + h->yara_hits ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
 int cli_cmd_hunt(int argc, char **argv) {
     hunt_args a = {0};
-    int status = parse_args(argc, argv, &a);
-    if (status == CLI_PARSE_CONTINUE) status = CLI_EXIT_OK;
-    else if (status == CLI_EXIT_OK) status = -1; /* --help printed */
     hunt h = {0};
-    hae_err err = {0};
-    int rc = HAE_OK;
-    if (status == 0 && cli_format_parse(a.format, stdout, &h.format) < 0) {
-        status = cli_fail("hunt", CLI_EXIT_USAGE, "--format must be jsonl or table");
-    }
-    if (status == 0) {
-        h.progress = isatty(STDERR_FILENO);
-        rc = setup(&h, &a, &err);
-        for (size_t i = 0; rc == HAE_OK && i < a.inputs.count; i++) {
-            const char *input = a.inputs.items[i];
-            rc = hunt_input(&h, input, &err);
-            if (rc == HAE_OK && h.yara && strcmp(input, "-") != 0) {
-                rc = detect_yara_scan_file(h.yara, input, on_yara_hit, &h, &err);
-            }
-        }
-        if (rc < 0) {
-            status = cli_fail("hunt", CLI_EXIT_FAIL, "%s", err.msg);
-        } else {
-            if (h.format == CLI_FORMAT_TABLE) print_table(&h);
-            detect_stats st;
-            detect_engine_stats(h.engine, &st);
-            fprintf(stderr, "haetae hunt: %llu events, %llu matches, %llu malformed lines skipped",
-                    (unsigned long long)h.events, (unsigned long long)h.hits + (unsigned long long)h.yara_hits,
-                    (unsigned long long)h.malformed);
-            if (st.correlation_evicted) {
-                fprintf(stderr, ", %llu correlation groups evicted (bound %zu)",
-                        (unsigned long long)st.correlation_evicted, st.correlation_max_groups);
-            }
-            fputc('\n', stderr);
-            status = h.hits + h.yara_hits ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-        }
-    }
+    int status = parse_args(argc, argv, &a);
+    if (status == CLI_PARSE_CONTINUE) status = check_values(&a, &h);
+    else if (status == CLI_EXIT_OK) status = -1; /* --help printed */
+    if (status == CLI_EXIT_OK) status = run_hunt(&h, &a);
     if (status < 0) status = CLI_EXIT_OK; /* --help */
     detect_engine_free(h.engine);
     detect_yara_free(h.yara);
-    hae_buf_free(&h.out);
-    free(h.counts);
+    hunt_output_free(&h);
     cli_strings_free(&a.rules);
     cli_strings_free(&a.yara);
     cli_strings_free(&a.maps);

@@ -272,6 +272,12 @@ hae_log_format hae_log_format_detect(const char *line, size_t len);
  * Thread-safe; see docs/findings/log.md for the fields of each format. */
 int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size_t len,
                        hae_err *err);
+/* The zone of log times that carry none (RFC 3164's "Mmm dd hh:mm:ss",
+ * RFC 3339 without an offset) is the process's local zone. This sets it for
+ * the whole process (TZ) to an IANA zone ("Asia/Seoul") or "UTC"; a name
+ * that is not a zone under /usr/share/zoneinfo ($TZDIR) is HAE_EINVAL.
+ * Call before parsing starts: it is not safe beside parsing threads. */
+int hae_log_set_timezone(const char *zone, hae_err *err) HAE_MUST_USE;
 /* Adds the named fields of an authentication message (sshd, sudo, su,
  * cron, the shadow tools, PAM modules) from PROGRAM's MSG to ev: User,
  * TargetUser, SourceIp, SourcePort, AuthMethod, AuthResult

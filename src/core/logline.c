@@ -2,7 +2,9 @@
  * stamped variant rsyslog writes to files by default), auditd records, JSON
  * objects, and plain text. This runs once per line in `haetae hunt`, so it
  * walks each line once, copies each field once and never allocates per byte. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -102,11 +104,16 @@ static int year_of_days(int64_t days) {
 /* UTC offset of local time around local_sec, cached per hour: log lines
  * arrive in order, so localtime_r (which takes glibc's tz lock) runs about
  * once per hour of log rather than once per line. */
+static _Atomic unsigned zone_generation; /* bumped when the zone changes */
+
 static int64_t local_utc_offset(int64_t local_sec) {
     static _Thread_local int64_t cached_hour = INT64_MIN;
     static _Thread_local int64_t cached_offset;
+    static _Thread_local unsigned cached_generation;
     int64_t hour = local_sec / 3600;
-    if (hour != cached_hour) {
+    unsigned generation = zone_generation;
+    if (hour != cached_hour || generation != cached_generation) {
+        cached_generation = generation;
         time_t guess = (time_t)local_sec;
         struct tm tm;
         long offset = localtime_r(&guess, &tm) ? tm.tm_gmtoff : 0;
@@ -115,6 +122,47 @@ static int64_t local_utc_offset(int64_t local_sec) {
         cached_hour = hour;
     }
     return cached_offset;
+}
+
+/* An IANA name is a relative path of letters, digits and "_+-" under the
+ * zoneinfo directory, naming a TZif file (RFC 8536): glibc falls back to
+ * UTC for anything it cannot load, which would shift every time silently. */
+static bool zone_name_ok(const char *zone) {
+    if (!zone[0] || zone[0] == '/' || strlen(zone) > 64 || strstr(zone, "..")) return false;
+    for (const char *c = zone; *c; c++) {
+        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || is_digit(*c) ||
+                  strchr("_+-/", *c);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static bool is_tzif(const char *path) {
+    FILE *f = fopen(path, "rbe");
+    char magic[4] = {0};
+    bool ok = f && fread(magic, 1, sizeof magic, f) == sizeof magic &&
+              memcmp(magic, "TZif", 4) == 0;
+    if (f) fclose(f);
+    return ok;
+}
+
+int hae_log_set_timezone(const char *zone, hae_err *err) {
+    const char *dir = getenv("TZDIR");
+    if (!dir || !dir[0]) dir = "/usr/share/zoneinfo";
+    char path[512];
+    bool utc = strcmp(zone, "UTC") == 0 || strcmp(zone, "Z") == 0;
+    if (!utc) {
+        int n = snprintf(path, sizeof path, "%s/%s", dir, zone);
+        if (!zone_name_ok(zone) || n < 0 || (size_t)n >= sizeof path || !is_tzif(path)) {
+            return hae_err_set(err, HAE_EINVAL,
+                               "time zone '%s': not a zone under %s (e.g. Asia/Seoul, UTC)",
+                               zone, dir);
+        }
+    }
+    if (setenv("TZ", utc ? "UTC" : zone, 1) != 0) return hae_err_errno(err, errno, "setenv TZ");
+    tzset();
+    zone_generation++;
+    return HAE_OK;
 }
 
 int hae_log_month_number(const char *s) {
@@ -196,8 +244,11 @@ bool hae_log_parse_rfc3339(const char *s, size_t len, int64_t *ns) {
         for (; digits < 9; digits++) frac *= 10;
     }
     int64_t offset = 0;
+    bool zoned = true;
     if (p + 1 == len && (s[p] == 'Z' || s[p] == 'z')) {
         p++;
+    } else if (p == len) {
+        zoned = false;
     } else if (p + 6 == len && (s[p] == '+' || s[p] == '-') && all_digits(s + p + 1, 2) &&
                s[p + 3] == ':' && all_digits(s + p + 4, 2)) {
         offset = digits_value(s + p + 1, 2) * 3600 + digits_value(s + p + 4, 2) * 60;
@@ -207,6 +258,7 @@ bool hae_log_parse_rfc3339(const char *s, size_t len, int64_t *ns) {
     if (p != len) return false;
     int64_t days = hae_log_days_from_civil(digits_value(s, 4), mon, day);
     int64_t unix_sec = days * 86400 + hour * 3600 + min * 60 + (sec == 60 ? 59 : sec) - offset;
+    if (!zoned) unix_sec -= local_utc_offset(unix_sec); /* a local time, as rsyslog writes */
     if (unix_sec >= INT64_MAX / 1000000000 || unix_sec <= INT64_MIN / 1000000000) {
         return false; /* int64 nanoseconds end in 1677 and 2262 */
     }

@@ -46,7 +46,14 @@ typedef struct detect_rule_info {
     size_t tag_count;
     bool is_correlation;
     bool generates;       /* false for correlation inputs with generate: false */
+    /* Fields worth showing beside a match: those the detection tests
+     * (outside its filters, at most DETECT_MAX_SHOWN_FIELDS), or a
+     * correlation's group-by. */
+    const char *const *fields;
+    size_t field_count;
 } detect_rule_info;
+
+#define DETECT_MAX_SHOWN_FIELDS 8
 
 /* One loaded document: status, and for a rule that did not compile the reason
  * ("file:line: unknown modifier 'contians'"). info is NULL for a document that
@@ -158,10 +165,12 @@ int detect_yara_new(detect_yara **out, const char *const *paths, size_t path_cou
 void detect_yara_free(detect_yara *yara);
 size_t detect_yara_rule_count(const detect_yara *yara);
 
-/* Called once per matching rule; a scan error names the file (HAE_EIO, or
+/* Called once per matching rule, with the severity its meta names
+ * (severity or level; high when absent); a scan error names the file (HAE_EIO, or
  * HAE_ELIMIT on a timeout). */
 typedef int (*detect_yara_hit_fn)(void *ctx, const char *rule, const char *ns,
-                                  const char *const *tags, size_t tag_count, hae_err *err);
+                                  const char *const *tags, size_t tag_count,
+                                  hae_severity severity, hae_err *err);
 int detect_yara_scan_file(detect_yara *yara, const char *path, detect_yara_hit_fn on_hit,
                           void *ctx, hae_err *err);
 int detect_yara_scan_buffer(detect_yara *yara, const void *data, size_t len,

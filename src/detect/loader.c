@@ -195,6 +195,37 @@ static int parse_metadata(detect_engine *e, rule *r, const ynode *doc, hae_err *
     return HAE_OK;
 }
 
+static void add_shown_field(const char **fields, size_t *count, const char *field) {
+    for (size_t i = 0; i < *count; i++) {
+        if (strcmp(fields[i], field) == 0) return;
+    }
+    if (*count < DETECT_MAX_SHOWN_FIELDS) fields[(*count)++] = field;
+}
+
+static void walk_shown_fields(const expr *x, const char **fields, size_t *count) {
+    if (!x || x->kind == EXPR_NOT) return; /* a filter's fields say what did not match */
+    if (x->kind == EXPR_LEAF) {
+        if (x->leaf->field && !x->leaf->negate) add_shown_field(fields, count, x->leaf->field);
+        return;
+    }
+    for (size_t i = 0; i < x->kid_count; i++) walk_shown_fields(x->kids[i], fields, count);
+}
+
+static int set_shown_fields(detect_engine *e, rule *r) {
+    if (r->corr) {
+        r->info.fields = r->corr->group_by;
+        r->info.field_count = r->corr->group_by_count;
+        return HAE_OK;
+    }
+    const char **fields = hae_arena_alloc(&e->arena, DETECT_MAX_SHOWN_FIELDS * sizeof *fields);
+    if (!fields) return HAE_ENOMEM;
+    size_t count = 0;
+    walk_shown_fields(r->condition, fields, &count);
+    r->info.fields = fields;
+    r->info.field_count = count;
+    return HAE_OK;
+}
+
 /* Builds one rule from a (merged) document; on failure says why. */
 static int build_rule(detect_engine *e, const char *file, int line, const ynode *doc,
                       rule **out, bool *unsupported, hae_err *err) {
@@ -221,6 +252,7 @@ static int build_rule(detect_engine *e, const char *file, int line, const ynode 
     } else {
         rc = hae_err_set(err, HAE_EINVAL, "%d: rule has neither detection nor correlation", line);
     }
+    if (rc == HAE_OK) rc = set_shown_fields(e, r);
     if (rc < 0) return rc;
     *out = r;
     return HAE_OK;

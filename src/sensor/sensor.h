@@ -182,11 +182,12 @@ int yara_scan_buffer(yara_scanner *s, const void *data, size_t len, const char *
 void yara_scanner_close(yara_scanner *s); /* NULL is fine */
 size_t yara_scanner_rule_count(const yara_scanner *s);
 /* Each matching rule to on_match (its identifier, the file's namespace,
- * tags) instead of a finding; a negative return stops the scan and is
+ * tags, severity as yara_scan_file gives it) instead of a finding; a negative return stops the scan and is
  * passed up. A file that cannot be scanned is an error naming it (HAE_EIO;
  * HAE_ELIMIT on timeout). For callers with their own output (hunt). */
 typedef int (*yara_match_fn)(void *ctx, const char *rule, const char *ns,
-                             const char *const *tags, size_t tag_count, hae_err *err);
+                             const char *const *tags, size_t tag_count, hae_severity severity,
+                             hae_err *err);
 int yara_scan_file_matches(yara_scanner *s, const char *path, yara_match_fn on_match, void *ctx,
                            hae_err *err);
 int yara_scan_buffer_matches(yara_scanner *s, const void *data, size_t len,

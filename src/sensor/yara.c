@@ -437,8 +437,10 @@ static int on_match_message(YR_SCAN_CONTEXT *context, int message, void *message
     yr_rule_tags_foreach(rule, tag) {
         if (n < sizeof tags / sizeof *tags) tags[n++] = tag;
     }
+    const char *description;
+    hae_severity sev = rule_severity(rule, &description);
     st->rc = st->on_match(st->ctx, rule->identifier, rule->ns ? rule->ns->name : "default", tags,
-                          n, st->err);
+                          n, sev, st->err);
     return st->rc < 0 ? CALLBACK_ABORT : CALLBACK_CONTINUE;
 }
 

@@ -16,12 +16,14 @@
 typedef struct seen {
     int count;
     char rule[64], tag[32], ns[64];
+    hae_severity severity;
 } seen;
 
 static int on_hit(void *ctx, const char *rule, const char *ns, const char *const *tags,
-                  size_t tag_count, hae_err *err) {
+                  size_t tag_count, hae_severity severity, hae_err *err) {
     (void)err;
     seen *s = ctx;
+    s->severity = severity;
     snprintf(s->ns, sizeof s->ns, "%s", ns);
     s->count++;
     snprintf(s->rule, sizeof s->rule, "%s", rule);
@@ -40,7 +42,7 @@ static char *write_temp(const char *suffix, const char *text, size_t len) {
 }
 
 static const char rules[] =
-    "rule Mutex_File : bpfdoor\n{\n  strings:\n    $m = \"/var/run/haldrund.pid\"\n"
+    "rule Mutex_File : bpfdoor\n{\n  meta:\n    severity = \"critical\"\n  strings:\n    $m = \"/var/run/haldrund.pid\"\n"
     "  condition:\n    $m\n}\n";
 
 static void test_compile_error_names_file_and_line(void **state) {
@@ -74,6 +76,7 @@ static void test_file_matches_and_other_file_does_not(void **state) {
     assert_int_equal(s.count, 1);
     assert_string_equal(s.rule, "Mutex_File");
     assert_string_equal(s.tag, "bpfdoor");
+    assert_int_equal(s.severity, HAE_SEV_CRITICAL);
     assert_int_equal(detect_yara_scan_file(y, benign_path, on_hit, &s, &err), HAE_OK);
     assert_int_equal(s.count, 1);
     assert_int_not_equal(detect_yara_scan_file(y, "/nonexistent/haetae", on_hit, &s, &err), HAE_OK);
