@@ -272,6 +272,21 @@ hae_log_format hae_log_format_detect(const char *line, size_t len);
  * Thread-safe; see docs/findings/log.md for the fields of each format. */
 int hae_log_parse_line(hae_event *ev, hae_log_format fmt, const char *line, size_t len,
                        hae_err *err);
+/* ---- time zones ------------------------------------------------------ */
+
+/* A zone from the system's TZif files (RFC 8536), its transitions and the
+ * POSIX rule for times after them: offsets at any instant, without the
+ * process's TZ. Read-only once loaded: any thread may ask it. */
+typedef struct hae_tz hae_tz;
+/* An IANA name ("Asia/Seoul") or "UTC", under /usr/share/zoneinfo or
+ * $TZDIR; anything else is HAE_EINVAL naming the zone. */
+int hae_tz_load(const char *zone, hae_tz **out, hae_err *err) HAE_MUST_USE;
+int hae_tz_parse(const char *name, const uint8_t *data, size_t len, hae_tz **out,
+                 hae_err *err) HAE_MUST_USE;
+int32_t hae_tz_offset(const hae_tz *tz, int64_t unix_sec); /* seconds east of UTC */
+const char *hae_tz_name(const hae_tz *tz);
+void hae_tz_free(hae_tz *tz); /* NULL is fine */
+
 /* The zone of log times that carry none (RFC 3164's "Mmm dd hh:mm:ss",
  * RFC 3339 without an offset) is the process's local zone. This sets it for
  * the whole process (TZ) to an IANA zone ("Asia/Seoul") or "UTC"; a name

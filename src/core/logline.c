@@ -2,9 +2,7 @@
  * stamped variant rsyslog writes to files by default), auditd records, JSON
  * objects, and plain text. This runs once per line in `haetae hunt`, so it
  * walks each line once, copies each field once and never allocates per byte. */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -124,46 +122,7 @@ static int64_t local_utc_offset(int64_t local_sec) {
     return cached_offset;
 }
 
-/* An IANA name is a relative path of letters, digits and "_+-" under the
- * zoneinfo directory, naming a TZif file (RFC 8536): glibc falls back to
- * UTC for anything it cannot load, which would shift every time silently. */
-static bool zone_name_ok(const char *zone) {
-    if (!zone[0] || zone[0] == '/' || strlen(zone) > 64 || strstr(zone, "..")) return false;
-    for (const char *c = zone; *c; c++) {
-        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || is_digit(*c) ||
-                  strchr("_+-/", *c);
-        if (!ok) return false;
-    }
-    return true;
-}
-
-static bool is_tzif(const char *path) {
-    FILE *f = fopen(path, "rbe");
-    char magic[4] = {0};
-    bool ok = f && fread(magic, 1, sizeof magic, f) == sizeof magic &&
-              memcmp(magic, "TZif", 4) == 0;
-    if (f) fclose(f);
-    return ok;
-}
-
-int hae_log_set_timezone(const char *zone, hae_err *err) {
-    const char *dir = getenv("TZDIR");
-    if (!dir || !dir[0]) dir = "/usr/share/zoneinfo";
-    char path[512];
-    bool utc = strcmp(zone, "UTC") == 0 || strcmp(zone, "Z") == 0;
-    if (!utc) {
-        int n = snprintf(path, sizeof path, "%s/%s", dir, zone);
-        if (!zone_name_ok(zone) || n < 0 || (size_t)n >= sizeof path || !is_tzif(path)) {
-            return hae_err_set(err, HAE_EINVAL,
-                               "time zone '%s': not a zone under %s (e.g. Asia/Seoul, UTC)",
-                               zone, dir);
-        }
-    }
-    if (setenv("TZ", utc ? "UTC" : zone, 1) != 0) return hae_err_errno(err, errno, "setenv TZ");
-    tzset();
-    zone_generation++;
-    return HAE_OK;
-}
+void hae_log_zone_changed(void) { zone_generation++; }
 
 int hae_log_month_number(const char *s) {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";

@@ -12,6 +12,8 @@
 int64_t hae_log_days_from_civil(int64_t y, int m, int d); /* days since 1970-01-01 */
 int hae_log_month_number(const char *s);                  /* "Jan".."Dec" -> 1..12, else 0 */
 bool hae_log_parse_rfc3339(const char *s, size_t len, int64_t *ns);
+void hae_log_zone_changed(void); /* after TZ changed: drop cached offsets */
+bool hae_tz_name_ok(const char *zone); /* an IANA name, no path tricks */
 
 /* Apache/nginx common and combined access logs. */
 bool hae_log_looks_like_access(const char *line, size_t len);

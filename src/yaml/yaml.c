@@ -217,6 +217,8 @@ static bool is_plain_directive(const char *line, size_t n) {
 }
 
 /* What libfyaml (0.8) mishandles is refused here, with the file and line:
+ *  - bytes that are not UTF-8 (YAML 1.2 section 5.2; rule files are UTF-8):
+ *    libfyaml crashes reporting some of them.
  *  - C0 controls other than tab, LF and CR, and DEL: YAML 1.2 section 5.1
  *    allows printable characters only; libfyaml leaks or loops on some.
  *  - a '%' directive line inside a document: YAML 1.2 section 6.8 lets
@@ -240,6 +242,9 @@ static int prescreen(const char *name, const char *text, size_t len, hae_err *er
                 return hae_err_set(err, HAE_EINVAL,
                                    "%s:%d: invalid YAML: control character 0x%02x", name, line_no, c);
             }
+        }
+        if (!hae_utf8_is_valid(line, n)) {
+            return hae_err_set(err, HAE_EINVAL, "%s:%d: invalid YAML: not UTF-8", name, line_no);
         }
         size_t lead = 0;
         while (lead < n && (line[lead] == ' ' || line[lead] == '\t' || line[lead] == '\r')) lead++;

@@ -70,7 +70,9 @@ static void test_refusals_name_file_and_line(void **state) {
     assert_refused("? [a, b]\n: c\n", "complex key");
     /* a lone CR breaks a line, so a directive after one is seen */
     assert_refused("a: 1\r%YAML 1.2\r", "bad.yml:2: invalid YAML: '%' directive inside a document");
-    assert_refused("\r%\xac" "AML ", "bad.yml:2: unsupported YAML directive");
+    assert_refused("\r%FOO 1", "bad.yml:2: unsupported YAML directive");
+    assert_refused("\r%\xac" "AML ", "bad.yml:2: invalid YAML: not UTF-8");
+    assert_refused("a: b\nc: [d\xdb]\n", "bad.yml:2: invalid YAML: not UTF-8");
 }
 
 int main(void) {
