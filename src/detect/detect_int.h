@@ -141,6 +141,7 @@ struct rule {
     size_t corr_user_count;
     bool is_always;               /* prefilter cannot rule it out */
     uint16_t logsource[3];        /* product, category, service ids (logsource.c) */
+    const hae_tz *tz;             /* `timezone:` for time modifiers; NULL: UTC */
 };
 
 /* ---- the engine ------------------------------------------------------ */
@@ -175,6 +176,8 @@ struct detect_engine {
     uint32_t epoch;
     detect_stats stats;
     bool compiled;
+    hae_tz **zones;               /* loaded once per name, shared by rules */
+    size_t zone_count;
 };
 
 /* pattern.c */
@@ -197,7 +200,8 @@ int pattern_cidr_parse(pattern *p, const char *text, hae_err *err);
 bool pattern_glob_match(const pattern *p, const char *subject, size_t len);
 bool pattern_cidr_match(const pattern *p, const char *value, size_t len);
 bool pattern_number_parse(const char *s, size_t len, double *out);
-bool pattern_time_part(const char *s, size_t len, time_part part, double *out);
+/* The part of a time value in tz (NULL: UTC). */
+bool pattern_time_part(const char *s, size_t len, time_part part, const hae_tz *tz, double *out);
 bool pattern_number_compare(number_op op, double value, double threshold);
 
 /* condition.c: parses a condition string over the identifiers. */

@@ -47,6 +47,8 @@ void detect_engine_free(detect_engine *e) {
     free(e->patterns);
     free(e->rules);
     free(e->maps);
+    for (size_t i = 0; i < e->zone_count; i++) hae_tz_free(e->zones[i]);
+    free(e->zones);
     hae_arena_free(&e->arena);
     free(e);
 }

@@ -170,6 +170,32 @@ static int parse_correlation(detect_engine *e, rule *r, const ynode *doc, const 
     return HAE_OK;
 }
 
+/* `timezone: Asia/Seoul` (a custom attribute, as Sigma allows): the zone
+ * the rule's minute, hour, day, week, month and year modifiers mean. */
+static int rule_zone(detect_engine *e, rule *r, const ynode *doc, hae_err *err) {
+    const ynode *node = yaml_get(doc, "timezone");
+    const char *zone = yaml_scalar(node);
+    if (!node) return HAE_OK;
+    if (!zone) return hae_err_set(err, HAE_EINVAL, "%d: timezone must be a zone name", node->line);
+    for (size_t i = 0; i < e->zone_count; i++) {
+        if (strcmp(hae_tz_name(e->zones[i]), zone) == 0) {
+            r->tz = e->zones[i];
+            return HAE_OK;
+        }
+    }
+    hae_tz **grown = realloc(e->zones, (e->zone_count + 1) * sizeof *grown);
+    if (!grown) return HAE_ENOMEM;
+    e->zones = grown;
+    hae_err why = {0};
+    hae_tz *tz = NULL;
+    int rc = hae_tz_load(zone, &tz, &why);
+    if (rc == HAE_ENOMEM) return rc;
+    if (rc < 0) return hae_err_set(err, HAE_EINVAL, "%d: timezone: %s", node->line, why.msg);
+    e->zones[e->zone_count++] = tz;
+    r->tz = tz;
+    return HAE_OK;
+}
+
 static int parse_metadata(detect_engine *e, rule *r, const ynode *doc, hae_err *err) {
     hae_arena *a = &e->arena;
     const char *title = yaml_scalar(yaml_get(doc, "title"));
@@ -192,7 +218,7 @@ static int parse_metadata(detect_engine *e, rule *r, const ynode *doc, hae_err *
     r->product = dup_lower(a, yaml_scalar(yaml_get(ls, "product")));
     r->category = dup_lower(a, yaml_scalar(yaml_get(ls, "category")));
     r->service = dup_lower(a, yaml_scalar(yaml_get(ls, "service")));
-    return HAE_OK;
+    return rule_zone(e, r, doc, err);
 }
 
 static void add_shown_field(const char **fields, size_t *count, const char *field) {

@@ -99,7 +99,7 @@ static bool value_match(detect_engine *e, const pattern *p, const hae_event *ev,
         return pattern_cidr_match(p, f->value, f->value_len);
     case PAT_NUMBER:
         if (p->time != TIME_NONE) {
-            if (!pattern_time_part(f->value, f->value_len, p->time, &v)) return false;
+            if (!pattern_time_part(f->value, f->value_len, p->time, p->owner->tz, &v)) return false;
         } else if (!pattern_number_parse(f->value, f->value_len, &v)) {
             return false;
         }

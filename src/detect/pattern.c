@@ -353,7 +353,7 @@ bool pattern_number_parse(const char *s, size_t len, double *out) {
     return true;
 }
 
-bool pattern_time_part(const char *s, size_t len, time_part part, double *out) {
+bool pattern_time_part(const char *s, size_t len, time_part part, const hae_tz *tz, double *out) {
     int64_t ns;
     if (hae_time_parse(s, len, &ns, NULL) < 0) {
         /* "2025-01-02 03:04:05" as many logs write it */
@@ -365,7 +365,8 @@ bool pattern_time_part(const char *s, size_t len, time_part part, double *out) {
         if (len == 19) memcpy(text + 19, "Z", 2);
         if (hae_time_parse(text, strlen(text), &ns, NULL) < 0) return false;
     }
-    time_t secs = (time_t)(ns / 1000000000LL);
+    int64_t unix_sec = ns / 1000000000LL;
+    time_t secs = (time_t)(unix_sec + (tz ? hae_tz_offset(tz, unix_sec) : 0));
     struct tm tm;
     if (!gmtime_r(&secs, &tm)) return false;
     switch (part) {

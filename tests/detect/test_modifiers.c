@@ -362,6 +362,28 @@ static void test_time_part_modifiers(void **state) {
     assert_int_equal(hits_of(month, "{\"AuthTime\":\"2025-04-19 13:10:00\"}"), 1);
 }
 
+/* `timezone:` makes the parts local to that zone; 17:10 UTC is 02:10 in Seoul. */
+static void test_time_parts_in_the_rules_zone(void **state) {
+    (void)state;
+    static const char seoul[] =
+        "title: t\nid: 9a0c3f04-5b7e-4c1d-8e2f-000000000001\ntimezone: Asia/Seoul\n"
+        "detection:\n  night:\n    AuthTime|hour|lte: 4\n  condition: night\n";
+    assert_int_equal(hits_of(seoul, "{\"AuthTime\":\"2025-04-19T17:10:00Z\"}"), 1);
+    assert_int_equal(hits_of(seoul, "{\"AuthTime\":\"2025-04-19T02:10:00Z\"}"), 0);
+    const char *utc = RULE("  night:\n    AuthTime|hour|lte: 4\n  condition: night\n");
+    assert_int_equal(hits_of(utc, "{\"AuthTime\":\"2025-04-19T17:10:00Z\"}"), 0);
+    static const char day[] =
+        "title: t\nid: 9a0c3f04-5b7e-4c1d-8e2f-000000000002\ntimezone: Asia/Seoul\n"
+        "detection:\n  sel:\n    AuthTime|day: 20\n  condition: sel\n";
+    assert_int_equal(hits_of(day, "{\"AuthTime\":\"2025-04-19T17:10:00Z\"}"), 1);
+    static const char bad[] =
+        "title: t\nid: 9a0c3f04-5b7e-4c1d-8e2f-000000000003\ntimezone: Asia/Atlantis\n"
+        "detection:\n  sel:\n    AuthTime|hour: 1\n  condition: sel\n";
+    char reason[256];
+    assert_int_equal(load_status(bad, reason, sizeof reason), DETECT_RULE_INVALID);
+    if (!strstr(reason, "timezone: time zone 'Asia/Atlantis'")) fail_msg("reason: %s", reason);
+}
+
 static void test_repeated_field_matches_any_value(void **state) {
     (void)state;
     const char *r = RULE("  sel:\n    Tags: evil\n  condition: sel\n");
@@ -408,6 +430,7 @@ int main(void) {
         cmocka_unit_test(test_rules_wait_for_the_patterns_they_need),
         cmocka_unit_test(test_one_byte_literals),
         cmocka_unit_test(test_time_part_modifiers),
+        cmocka_unit_test(test_time_parts_in_the_rules_zone),
         cmocka_unit_test(test_repeated_field_matches_any_value),
         cmocka_unit_test(test_numbers_and_booleans_compare_as_text),
     };
