@@ -11,7 +11,7 @@
 typedef struct agent_args {
     bool once;
     bool defaults;
-    const char *format;
+    const char *format, *tz;
     uint64_t interval_s, spool_max_bytes;
     agent_config cfg;
     cli_strings fim_roots, web_roots, logs, yara, scan_dirs, allow;
@@ -81,6 +81,8 @@ static int parse_args(agent_args *a, int argc, char **argv) {
          .help = "follow FILE (it may appear later)"},
         {.name = "yara", .kind = CLI_OPT_STRINGS, .target = &a->yara, .metavar = "FILE",
          .help = "YARA rule file"},
+        {.name = "tz", .kind = CLI_OPT_STRING, .target = &a->tz, .metavar = "ZONE",
+         .help = "zone of log times without one (default: the host's; e.g. Asia/Seoul)"},
         {.name = "allow", .kind = CLI_OPT_STRINGS, .target = &a->allow, .metavar = "PATH",
          .help = "allowlist file or directory of them (default: the rules' allow/)"},
         {.name = "scan-dir", .kind = CLI_OPT_DIRS, .target = &a->scan_dirs,
@@ -107,6 +109,10 @@ static int parse_args(agent_args *a, int argc, char **argv) {
     a->cfg.journal = true;
     int rc = cli_parse(&spec, argc, argv);
     if (rc != CLI_PARSE_CONTINUE) return rc;
+    hae_err err = {0};
+    if (a->tz && hae_log_set_timezone(a->tz, &err) < 0) {
+        return cli_fail("agent", CLI_EXIT_USAGE, "--tz: %s", err.msg);
+    }
     a->cfg.scan_interval_s = (unsigned)a->interval_s;
     a->cfg.spool_max_bytes = a->spool_max_bytes;
     if (a->defaults && add_defaults(a) < 0) return cli_fail("agent", CLI_EXIT_ERROR, "out of memory");

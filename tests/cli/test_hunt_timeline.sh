@@ -109,4 +109,7 @@ rc=0; hunt --tz ../../etc/passwd "$tmp/auth.log" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--tz with a path: rc=$rc"
 rc=0; hunt --format xml "$tmp/auth.log" >/dev/null 2>"$tmp/e" || rc=$?
 [ "$rc" = 2 ] && grep -q -- "--format must be table, jsonl or csv" "$tmp/e" || fail "bad --format: rc=$rc"
+# The agent takes the same zone names.
+rc=0; "$bin" agent --once --tz Mars/Olympus >/dev/null 2>"$tmp/e" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--tz: time zone 'Mars/Olympus'" "$tmp/e" || fail "agent bad --tz: rc=$rc"
 echo PASS
