@@ -133,7 +133,7 @@ static void print_totals(hunt *h) {
     detect_stats st;
     detect_engine_stats(h->engine, &st);
     fprintf(stderr, "haetae hunt: %llu events, %llu matches, %llu malformed lines skipped",
-            (unsigned long long)h->events, (unsigned long long)(h->hits + h->yara_hits),
+            (unsigned long long)h->events, (unsigned long long)h->hits + (unsigned long long)h->yara_hits,
             (unsigned long long)h->malformed);
     if (st.correlation_evicted) {
         fprintf(stderr, ", %llu correlation groups evicted (bound %zu)",

@@ -53,7 +53,7 @@ typedef struct hunt {
 
 /* The table sorts in memory; past this many rows it says how many it left
  * out and points at --format jsonl or csv, which stream every row. */
-#define HUNT_MAX_TABLE_ROWS 100000
+#define HUNT_MAX_TABLE_ROWS 100000u
 
 /* hunt_input.c: reads path ("-": stdin) in blocks, detects JSON lines,
  * concatenated JSON objects or log lines, and matches every event. Memory

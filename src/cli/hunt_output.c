@@ -367,7 +367,7 @@ static void print_summary(hunt *h) {
     }
     printf("\n%llu events, %llu matches: %llu critical, %llu high, %llu medium, %llu low, "
            "%llu informational; %llu of them YARA\n",
-           (unsigned long long)h->events, (unsigned long long)(h->hits + h->yara_hits),
+           (unsigned long long)h->events, (unsigned long long)h->hits + (unsigned long long)h->yara_hits,
            (unsigned long long)per_level[0], (unsigned long long)per_level[1],
            (unsigned long long)per_level[2], (unsigned long long)per_level[3],
            (unsigned long long)per_level[4], (unsigned long long)h->yara_hits);

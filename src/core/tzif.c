@@ -260,7 +260,7 @@ int hae_tz_parse(const char *name, const uint8_t *data, size_t len, hae_tz **out
     hae_tz *tz = calloc(1, sizeof *tz);
     if (!tz) return hae_err_set(err, HAE_ENOMEM, "out of memory");
     snprintf(tz->name, sizeof tz->name, "%s", name);
-    tzif_counts n;
+    tzif_counts n = {0};
     int rc = HAE_OK;
     if (!read_header(data, len, &n)) rc = tz_error(err, tz->name, "not a TZif file (RFC 8536)");
     size_t v1 = rc == HAE_OK ? block_size(&n, 4) : 0;

@@ -183,7 +183,7 @@ static int rule_zone(detect_engine *e, rule *r, const ynode *doc, hae_err *err) 
             return HAE_OK;
         }
     }
-    hae_tz **grown = realloc(e->zones, (e->zone_count + 1) * sizeof *grown);
+    hae_tz **grown = realloc(e->zones, (e->zone_count + 1) * sizeof(hae_tz *));
     if (!grown) return HAE_ENOMEM;
     e->zones = grown;
     hae_err why = {0};
