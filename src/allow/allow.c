@@ -101,6 +101,7 @@ static int add_entry(allowlist *a, const ynode *n, const char *file, hae_err *er
 
 int allowlist_add_text(allowlist *a, const char *name, const char *text, size_t len,
                        hae_err *err) {
+    if (!a) return hae_err_set(err, HAE_EINVAL, "allowlist: none to add to");
     const char *file = hae_arena_strdup(&a->arena, name);
     ydoc *docs = NULL;
     size_t count = 0;

@@ -98,11 +98,10 @@ static int hex_digit(char c) {
 static size_t unescape(const char *s, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\' || i + 1 == n) {
-            out[o++] = s[i];
-        } else if (s[i + 1] == '"' || s[i + 1] == '\\') {
+        bool escape = s[i] == '\\' && i + 1 < n;
+        if (escape && (s[i + 1] == '"' || s[i + 1] == '\\')) {
             out[o++] = s[++i];
-        } else if (s[i + 1] == 'x' && i + 3 < n && hex_digit(s[i + 2]) >= 0 &&
+        } else if (escape && s[i + 1] == 'x' && i + 3 < n && hex_digit(s[i + 2]) >= 0 &&
                    hex_digit(s[i + 3]) >= 0) {
             out[o++] = (char)(hex_digit(s[i + 2]) * 16 + hex_digit(s[i + 3]));
             i += 3;
@@ -116,7 +115,7 @@ static size_t unescape(const char *s, size_t n, char *out) {
 typedef int (*add_fn)(hae_event *ev, const char *name, const char *s, size_t n);
 
 static int add_unescaped(hae_event *ev, const char *name, const char *s, size_t n, add_fn add) {
-    if (!memchr(s, '\\', n)) return add(ev, name, s, n);
+    if (n == 0 || !memchr(s, '\\', n)) return add(ev, name, s, n);
     char *plain = malloc(n);
     if (!plain) return HAE_ENOMEM;
     int rc = add(ev, name, plain, unescape(s, n, plain));
@@ -168,7 +167,7 @@ static int add_request(hae_event *ev, const char *name, const char *r, size_t n)
 }
 
 static int add_prefix_words(hae_event *ev, const char *s, size_t time_at) {
-    size_t ends[4], starts[4], count = 0, pos = 0;
+    size_t ends[4] = {0}, starts[4] = {0}, count = 0, pos = 0;
     while (pos + 1 < time_at && count < 4) {
         starts[count] = pos;
         ends[count] = word_end(s, time_at, pos);
