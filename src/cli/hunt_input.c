@@ -205,7 +205,11 @@ int hunt_input(hunt *h, const char *path, hae_err *err) {
                 .shown_percent = 101};
     if (r.fd < 0) return hae_err_errno(err, errno, "%s", path);
     struct stat st;
-    if (fstat(r.fd, &st) == 0 && S_ISREG(st.st_mode)) r.total = (uint64_t)st.st_size;
+    h->file_mtime_ns = 0;
+    if (fstat(r.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        r.total = (uint64_t)st.st_size;
+        h->file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    }
     if (!is_stdin) (void)posix_fadvise(r.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     bool objects = false;
     int rc = choose_shape(h, &r, &objects, err);

@@ -37,6 +37,7 @@ typedef struct hunt {
     detect_engine *engine;
     detect_yara *yara;
     const char *file;         /* current input */
+    int64_t file_mtime_ns;    /* its modification time (the time of a YARA row); 0: unknown */
     size_t line;
     uint64_t events, hits, malformed, yara_hits;
     bool progress;            /* a bar on stderr for large inputs */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/hunt_int.h"
@@ -58,12 +57,18 @@ static int append_shown_value(hae_buf *b, const char *v, size_t len, bool for_ta
     return rc;
 }
 
+/* The event's value of the rule's i-th shown field; NULL when it has none. */
+static const hae_field *shown_field(const detect_hit *hit, size_t i) {
+    const hae_field *f = hae_event_get(hit->event, hit->rule->fields[i]);
+    return f && f->type != HAE_VAL_NULL ? f : NULL;
+}
+
 static int append_details(hae_buf *b, const detect_hit *hit, bool for_table) {
     const detect_rule_info *r = hit->rule;
     int rc = HAE_OK;
     for (size_t i = 0; rc == HAE_OK && i < r->field_count; i++) {
-        const hae_field *f = hae_event_get(hit->event, r->fields[i]);
-        if (!f || f->type == HAE_VAL_NULL) continue;
+        const hae_field *f = shown_field(hit, i);
+        if (!f) continue;
         if (b->len) rc = hae_buf_append_char(b, ' ');
         if (rc == HAE_OK) rc = hae_buf_printf(b, "%s=", r->fields[i]);
         if (rc == HAE_OK) rc = append_shown_value(b, f->value, f->value_len, for_table);
@@ -97,8 +102,8 @@ static int append_fields_json(hae_buf *b, const detect_hit *hit) {
     int rc = hae_buf_append_str(b, ",\"fields\":{");
     bool first = true;
     for (size_t i = 0; rc == HAE_OK && i < r->field_count; i++) {
-        const hae_field *f = hae_event_get(hit->event, r->fields[i]);
-        if (!f || f->type == HAE_VAL_NULL) continue;
+        const hae_field *f = shown_field(hit, i);
+        if (!f) continue;
         if (!first) rc = hae_buf_append_char(b, ',');
         first = false;
         if (rc == HAE_OK) rc = hae_json_append_string(b, r->fields[i], strlen(r->fields[i]));
@@ -270,22 +275,18 @@ static int yara_json(hunt *h, const hunt_row *row, const char *ns, const char *c
     return rc;
 }
 
-/* A YARA match on an input file: its time is the file's modification time,
- * the moment its content was last written. */
+/* A YARA match on an input file: its time is the file's modification time
+ * (read when hunt_input opened it), the moment its content was last written. */
 int hunt_on_yara(void *ctx, const char *rule, const char *ns, const char *const *tags,
                  size_t tag_count, hae_severity severity, hae_err *err) {
     hunt *h = ctx;
     h->yara_hits++;
     const char *level = hae_severity_name(severity);
     if (count_match(h, level, rule, false, true) < 0) return hae_err_set(err, HAE_ENOMEM, "out of memory");
-    struct stat st;
-    int64_t mtime = stat(h->file, &st) == 0
-                        ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
-                        : 0;
     char details[160];
     snprintf(details, sizeof details, "namespace=%s%s%s", ns, tag_count ? " tags=" : "",
              tag_count ? tags[0] : "");
-    hunt_row row = {.time_ns = mtime, .host = "", .level = level, .rule = rule,
+    hunt_row row = {.time_ns = h->file_mtime_ns, .host = "", .level = level, .rule = rule,
                     .details = details, .file = h->file, .yara = true};
     if (h->output != HUNT_OUT_JSONL) return emit_row(h, &row, err);
     hae_buf_reset(&h->out);

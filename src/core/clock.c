@@ -151,13 +151,17 @@ int hae_id_new(char out[HAE_ID_LEN]) {
     for (int i = 0; i < 6; i++) { /* RFC 9562 5.7: 48-bit big-endian Unix ms */
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     }
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    hae_id_format(b, 7, out);
+    return HAE_OK;
+}
+
+void hae_id_format(unsigned char b[16], unsigned version, char out[HAE_ID_LEN]) {
+    b[6] = (unsigned char)((version & 0x0f) << 4 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* RFC 9562 variant 10 */
     snprintf(out, HAE_ID_LEN,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
              b[15]);
-    return HAE_OK;
 }
 
 const char *hae_host_name(void) {

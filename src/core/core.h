@@ -93,6 +93,10 @@ int hae_time_parse(const char *s, size_t len, int64_t *ns, hae_err *err);
 /* UUIDv7 (RFC 9562): time-ordered, 74 random bits. */
 #define HAE_ID_LEN 37
 int hae_id_new(char out[HAE_ID_LEN]);
+/* The first 16 bytes of b as an RFC 9562 UUID of the given version (7 for
+ * time-ordered ids, 8 for ids derived from content); b's version and
+ * variant bits are overwritten. */
+void hae_id_format(unsigned char b[16], unsigned version, char out[HAE_ID_LEN]);
 
 /* ---- files ----------------------------------------------------------- */
 

@@ -24,12 +24,7 @@ int sensor_stable_id(char out[HAE_ID_LEN], const sensor_id_part *parts, size_t c
     ok = ok && EVP_DigestFinal_ex(md, b, NULL);
     EVP_MD_CTX_free(md);
     if (!ok) return HAE_ENOMEM;
-    b[6] = (unsigned char)(0x80 | (b[6] & 0x0f));
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, HAE_ID_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    hae_id_format(b, 8, out);
     return HAE_OK;
 }
 

@@ -71,19 +71,23 @@ static char *single_quoted(const source *src, struct fy_node *n, size_t *out_len
     return out;
 }
 
+/* A scalar's text in the arena; keys and values alike go through the
+ * source decoder for single quotes (libfyaml also leaks the text it
+ * unescapes for a key of five or more '' escapes). NULL on no memory. */
+static char *scalar_text(const source *src, struct fy_node *n, size_t *len) {
+    *len = 0;
+    char *own = n && fy_node_get_style(n) == FYNS_SINGLE_QUOTED ? single_quoted(src, n, len) : NULL;
+    if (own) return own;
+    const char *text = n ? fy_node_get_scalar(n, len) : NULL;
+    return hae_arena_strndup(src->arena, text ? text : "", text ? *len : 0);
+}
+
 static ynode *convert_scalar(const source *src, struct fy_node *n, int parent_line) {
     int line = node_line(n);
     ynode *y = new_node(src->arena, Y_SCALAR, line ? line : parent_line);
     if (!y) return NULL;
     size_t len = 0;
-    char *own = n && fy_node_get_style(n) == FYNS_SINGLE_QUOTED ? single_quoted(src, n, &len) : NULL;
-    if (own) {
-        y->text = own;
-    } else {
-        const char *text = n ? fy_node_get_scalar(n, &len) : NULL;
-        if (!text) text = "";
-        y->text = hae_arena_strndup(src->arena, text, len);
-    }
+    y->text = scalar_text(src, n, &len);
     if (!y->text) return NULL;
     y->len = len;
     /* YAML 1.2 core schema: a plain null, ~ or nothing is null; '' is not. */
@@ -93,18 +97,6 @@ static ynode *convert_scalar(const source *src, struct fy_node *n, int parent_li
                                          memcmp(y->text, "Null", 4) == 0 ||
                                          memcmp(y->text, "NULL", 4) == 0)));
     return y;
-}
-
-/* Keys go through the same decoder as values: libfyaml leaks the text it
- * unescapes for a single-quoted key made of five or more '' escapes. */
-static char *key_text(const source *src, struct fy_node *key) {
-    if (!key) return hae_arena_strdup(src->arena, "");
-    if (fy_node_get_type(key) != FYNT_SCALAR) return NULL; /* complex keys are not Sigma */
-    size_t len = 0;
-    char *own = fy_node_get_style(key) == FYNS_SINGLE_QUOTED ? single_quoted(src, key, &len) : NULL;
-    if (own) return own;
-    const char *text = fy_node_get_scalar(key, &len);
-    return text ? hae_arena_strndup(src->arena, text, len) : NULL;
 }
 
 static ynode *convert_map(const source *src, struct fy_node *n, int depth, int parent_line) {
@@ -121,7 +113,9 @@ static ynode *convert_map(const source *src, struct fy_node *n, int depth, int p
     while ((pair = fy_node_mapping_iterate(n, &iter)) != NULL && y->count < (size_t)count) {
         struct fy_node *key = fy_node_pair_key(pair);
         ypair *p = &y->pairs[y->count];
-        p->key = key_text(src, key);
+        if (key && fy_node_get_type(key) != FYNT_SCALAR) return NULL; /* complex keys are not Sigma */
+        size_t klen;
+        p->key = scalar_text(src, key, &klen);
         p->line = node_line(key);
         if (!p->line) p->line = parent_line;
         if (y->count == 0) y->line = p->line;
