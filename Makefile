@@ -7,7 +7,7 @@ FUZZBUILD := build/fuzz
 FUZZ_SECONDS ?= 15
 CMAKE     := cmake -G Ninja -Wno-dev
 
-.PHONY: all deps build run test unit fuzz lint hardening bench clean
+.PHONY: all deps build install run test unit fuzz lint hardening bench clean
 
 all: build
 
@@ -19,6 +19,11 @@ $(RELEASE)/build.ninja:
 
 build: deps $(RELEASE)/build.ninja
 	ninja -C $(RELEASE) -j $(JOBS) haetae haetae-agent
+
+# Binaries to PREFIX/bin, rules and policies to PREFIX/share/haetae.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(RELEASE) --prefix $(DESTDIR)$(PREFIX)
 
 # The server on 127.0.0.1 and this host's agent enrolled with it, data under
 # ./var (server: var/server, agent: var/agent); Ctrl-C stops both.

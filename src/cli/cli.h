@@ -141,13 +141,30 @@ int cli_fail(const char *cmd, int exit_code, const char *fmt, ...) HAE_PRINTF(3,
 /* Writes an event as a JSON line to out; a sink over a FILE *. */
 int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err);
 
-/* The shipped rules directory: $HAETAE_RULES_DIR, else rules/ beside the
- * source tree the binary was built in, else /usr/share/haetae/rules.
- * malloc'd; NULL when none exists. */
+/* Where shipped data (kind: "rules", "policies") lives: $env_name when set,
+ * else beside the source or build tree the binary runs from, else the
+ * installed prefix (PREFIX/share/haetae, the configured data directory,
+ * /usr/share/haetae). malloc'd and resolved; NULL when none exists, with
+ * the places tried, comma-separated, in looked. */
+#define CLI_LOOKED_LEN 2048
+char *cli_find_share_dir(const char *kind, const char *env_name, char *looked, size_t size);
+/* cli_find_share_dir("rules", "HAETAE_RULES_DIR", ...) without the list. */
 char *cli_find_rules_dir(void);
-/* The policies directory: $HAETAE_POLICIES_DIR, else policies/ beside the
- * source tree, else /usr/share/haetae/policies. malloc'd. */
-char *cli_find_policies_dir(void);
+
+/* The rules and policies a server runs with (`haetae server`, `haetae up`):
+ * --rules/--policies when given, else the shipped ones; a server that
+ * would run without either must be told so (--no-rules, --no-policies). */
+typedef struct cli_server_data_flags {
+    const char *rules, *policies;
+    bool no_rules, no_policies;
+} cli_server_data_flags;
+typedef struct cli_server_data {
+    char *rules, *policies; /* malloc'd and resolved; NULL when told to run without */
+} cli_server_data;
+/* CLI_EXIT_OK, or CLI_EXIT_INPUT with a message naming where it looked. */
+HAE_MUST_USE int cli_server_data_find(const char *cmd, const cli_server_data_flags *flags,
+                                      cli_server_data *out);
+void cli_server_data_free(cli_server_data *d);
 
 /* Findings collected for a table: severity, rule, message, key evidence. */
 typedef struct cli_finding_row {

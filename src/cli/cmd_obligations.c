@@ -94,31 +94,13 @@ static const char *who_am_i(const char *given) {
     return pw && pw->pw_name ? pw->pw_name : "cli";
 }
 
-char *cli_find_policies_dir(void) {
-    const char *env = getenv("HAETAE_POLICIES_DIR");
-    char *dir = NULL;
-    if (env && *env) {
-        dir = strdup(env);
-    } else {
-        char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-            exe[n] = '\0';
-            char *slash = strrchr(exe, '/');
-            if (slash) *slash = '\0';
-            if (asprintf(&dir, "%s/../../policies", exe) < 0) dir = NULL;
-        }
-        if (dir && access(dir, F_OK) != 0) {
-            free(dir);
-            dir = strdup("/usr/share/haetae/policies");
-        }
-    }
-    return dir;
-}
-
 static int policies_open(server_policies **out, hae_err *err) {
-    char *dir = cli_find_policies_dir();
-    if (!dir) return hae_err_set(err, HAE_ENOMEM, "out of memory");
+    char looked[CLI_LOOKED_LEN];
+    char *dir = cli_find_share_dir("policies", "HAETAE_POLICIES_DIR", looked, sizeof looked);
+    if (!dir) {
+        return hae_err_set(err, HAE_ENOENT,
+                           "no policies found (looked in %s; set HAETAE_POLICIES_DIR)", looked);
+    }
     int rc = server_policies_load(dir, out, err);
     free(dir);
     return rc;

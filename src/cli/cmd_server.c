@@ -36,7 +36,8 @@ static int duration_parse(const char *text, int64_t *ns) {
 }
 
 static const char server_synopsis[] =
-    "haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH]\n"
+    "haetae server [--data DIR] [--listen HOST:PORT] [--rules PATH | --no-rules]\n"
+    "                     [--policies DIR | --no-policies]\n"
     "                     [--max-body BYTES] [--window DURATION] [--threads N]\n"
     "                     [--witness https://HOST:PORT=VKEY[=PIN]]...\n"
     "       haetae server token create [--ttl 1h] [--data DIR]\n"
@@ -46,8 +47,10 @@ static const char server_synopsis[] =
 static const char server_description[] =
     "Runs the HTTPS server (TLS 1.3, API under /api/v1, docs/PROTOCOL.md).\n"
     "DIR (default " DEFAULT_DATA ") keeps haetae.db, tls/ and admin.token.\n"
-    "--rules defaults to the shipped rules directory. --witness pushes every signed\n"
-    "checkpoint to a c2sp.org/tlog-witness (its key pinned with PIN) and serves its cosignature.";
+    "Rules and policies are found beside the build or source tree, under\n"
+    "PREFIX/share/haetae, or where $HAETAE_RULES_DIR and $HAETAE_POLICIES_DIR say;\n"
+    "the server refuses to start without them unless told --no-rules or --no-policies.\n"
+    "--witness pushes every signed checkpoint to a c2sp.org/tlog-witness (its key pinned with PIN) and serves its cosignature.";
 
 static void usage(FILE *out) {
     fprintf(out, "usage: %s\n\n%s\n", server_synopsis, server_description);
@@ -55,7 +58,7 @@ static void usage(FILE *out) {
 
 static int run_server(int argc, char **argv) {
     server_config cfg = {.data_dir = DEFAULT_DATA, .listen = "127.0.0.1:8443"};
-    char *rules = NULL;
+    cli_server_data_flags data_flags = {0};
     cli_strings witnesses = {0};
     const char *window = NULL;
     uint64_t max_body = 0, threads = 0;
@@ -64,8 +67,14 @@ static int run_server(int argc, char **argv) {
          .help = "the server's data directory (default " DEFAULT_DATA ")"},
         {.name = "listen", .kind = CLI_OPT_STRING, .target = &cfg.listen, .metavar = "HOST:PORT",
          .help = "the address to listen on (default 127.0.0.1:8443; port 0: any free one)"},
-        {.name = "rules", .kind = CLI_OPT_STRING, .target = &cfg.rules_path, .metavar = "PATH",
+        {.name = "rules", .kind = CLI_OPT_STRING, .target = &data_flags.rules, .metavar = "PATH",
          .help = "Sigma rules (default: the shipped rules directory)"},
+        {.name = "no-rules", .kind = CLI_OPT_FLAG, .target = &data_flags.no_rules,
+         .help = "run without Sigma rules (only the agents' findings become alerts)"},
+        {.name = "policies", .kind = CLI_OPT_STRING, .target = &data_flags.policies,
+         .metavar = "DIR", .help = "regulatory clocks (default: the shipped policies directory)"},
+        {.name = "no-policies", .kind = CLI_OPT_FLAG, .target = &data_flags.no_policies,
+         .help = "run without regulatory clocks (no obligations are shown)"},
         {.name = "max-body", .kind = CLI_OPT_UINT, .target = &max_body, .max = SIZE_MAX,
          .metavar = "BYTES", .help = "largest request body accepted (0: the default)"},
         {.name = "window", .kind = CLI_OPT_STRING, .target = &window, .metavar = "DURATION",
@@ -93,17 +102,21 @@ static int run_server(int argc, char **argv) {
         cli_strings_free(&witnesses);
         return cli_fail("server", CLI_EXIT_USAGE, "--window: a duration like 30m or 1h");
     }
-    if (!cfg.rules_path) cfg.rules_path = rules = cli_find_rules_dir();
-    char *policies = cli_find_policies_dir();
-    cfg.policies_dir = policies && access(policies, F_OK) == 0 ? policies : NULL;
+    cli_server_data data;
+    int found = cli_server_data_find("server", &data_flags, &data);
+    if (found != CLI_EXIT_OK) {
+        cli_strings_free(&witnesses);
+        return found;
+    }
+    cfg.rules_path = data.rules;
+    cfg.policies_dir = data.policies;
     cfg.witnesses = witnesses.items;
     cfg.witness_count = witnesses.count;
     hae_log_set_level(HAE_LOG_INFO);
     server *srv = NULL;
     hae_err err = {0};
     int rc = server_start(&cfg, &srv, &err);
-    free(rules);
-    free(policies);
+    cli_server_data_free(&data);
     if (rc < 0) {
         cli_strings_free(&witnesses);
         return cli_fail("server", CLI_EXIT_FAIL, "%s", err.msg);

@@ -19,7 +19,7 @@
 typedef struct up_args {
     const char *data;
     const char *listen;
-    const char *rules;
+    cli_server_data_flags shipped;
     cli_strings witnesses;  /* --witness URL=VKEY[=PIN], as `haetae server` */
     bool has_agent;
 } up_args;
@@ -50,8 +50,14 @@ static int parse_args(int argc, char **argv, up_args *a) {
                  "                           certificate and admin token; DIR/agent the agent's key and spool"},
         {.name = "listen", .kind = CLI_OPT_STRING, .target = &a->listen, .metavar = "HOST:PORT",
          .help = "default 127.0.0.1:8443"},
-        {.name = "rules", .kind = CLI_OPT_STRING, .target = &a->rules, .metavar = "PATH",
+        {.name = "rules", .kind = CLI_OPT_STRING, .target = &a->shipped.rules, .metavar = "PATH",
          .help = "Sigma rules (default: the shipped rules directory)"},
+        {.name = "no-rules", .kind = CLI_OPT_FLAG, .target = &a->shipped.no_rules,
+         .help = "run without Sigma rules"},
+        {.name = "policies", .kind = CLI_OPT_STRING, .target = &a->shipped.policies,
+         .metavar = "DIR", .help = "regulatory clocks (default: the shipped policies directory)"},
+        {.name = "no-policies", .kind = CLI_OPT_FLAG, .target = &a->shipped.no_policies,
+         .help = "run without regulatory clocks"},
         {.name = "no-agent", .kind = CLI_OPT_NEGATE, .target = &a->has_agent,
          .help = "the server alone"},
         {.name = "witness", .kind = CLI_OPT_STRINGS, .target = &a->witnesses,
@@ -60,7 +66,8 @@ static int parse_args(int argc, char **argv, up_args *a) {
     };
     const cli_spec spec = {
         .command = "haetae up",
-        .synopsis = "haetae up [--data DIR] [--listen HOST:PORT] [--rules PATH] [--no-agent]\n"
+        .synopsis = "haetae up [--data DIR] [--listen HOST:PORT] [--no-agent]\n"
+                    "                 [--rules PATH | --no-rules] [--policies DIR | --no-policies]\n"
                     "                 [--witness https://HOST:PORT=VKEY[=PIN]]...",
         .description = "Runs the server and this host's agent together until Ctrl-C.",
         .opts = options,
@@ -98,8 +105,9 @@ static void print_banner(server *srv, const char *agent_state) {
 }
 
 static int run_up(const up_args *a, const char *server_dir, const char *agent_dir,
-                  const char *rules) {
-    server_config cfg = {.data_dir = server_dir, .listen = a->listen, .rules_path = rules,
+                  const cli_server_data *data) {
+    server_config cfg = {.data_dir = server_dir, .listen = a->listen, .rules_path = data->rules,
+                         .policies_dir = data->policies,
                          .witnesses = a->witnesses.items, .witness_count = a->witnesses.count};
     server *srv = NULL;
     hae_err err = {0};
@@ -156,18 +164,17 @@ static int up_dirs(const up_args *a_in) {
     }
     /* Absolute, so the banner says where the data is wherever it is read. */
     char *data = realpath(a.data, NULL);
-    char *server_dir = NULL, *agent_dir = NULL, *rules = a.rules ? strdup(a.rules)
-                                                                   : cli_find_rules_dir();
+    char *server_dir = NULL, *agent_dir = NULL;
     if (!data || asprintf(&server_dir, "%s/server", data) < 0) server_dir = NULL;
     if (!data || asprintf(&agent_dir, "%s/agent", data) < 0) agent_dir = NULL;
     free(data);
-    if (!server_dir || !agent_dir || (a.rules && !rules)) {
+    if (!server_dir || !agent_dir) {
         free(server_dir);
         free(agent_dir);
-        free(rules);
         return cli_fail("up", CLI_EXIT_FAIL, "%s: cannot resolve the data directory", a.data);
     }
-    int rc = CLI_EXIT_OK;
+    cli_server_data found;
+    int rc = cli_server_data_find("up", &a.shipped, &found);
     /* Blocked before any thread starts, so every thread inherits the mask. */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -176,9 +183,9 @@ static int up_dirs(const up_args *a_in) {
     if (rc == CLI_EXIT_OK && pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0) {
         rc = cli_fail("up", CLI_EXIT_FAIL, "cannot block SIGINT and SIGTERM");
     }
-    if (rc == CLI_EXIT_OK) rc = run_up(&a, server_dir, agent_dir, rules);
+    if (rc == CLI_EXIT_OK) rc = run_up(&a, server_dir, agent_dir, &found);
     free(server_dir);
     free(agent_dir);
-    free(rules);
+    cli_server_data_free(&found);
     return rc;
 }

@@ -28,6 +28,7 @@ enum {
     HAE_ENOENT = -5,   /* a file or object does not exist */
     HAE_EPERM = -6,    /* not allowed: run as root or fix permissions */
     HAE_ELIMIT = -7,   /* a configured bound was reached */
+    HAE_EEXIST = -8,   /* recorded once and already recorded */
 };
 
 #define HAE_ERR_MSG_MAX 512

@@ -100,6 +100,7 @@ const char *hae_err_code_name(int code) {
     case HAE_ENOENT: return "not found";
     case HAE_EPERM: return "permission denied";
     case HAE_ELIMIT: return "limit reached";
+    case HAE_EEXIST: return "already recorded";
     default: return "unknown error";
     }
 }

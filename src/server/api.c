@@ -263,6 +263,47 @@ static void handle_obligations(server *s, const char *id, server_response *resp)
                                            add_obligation, &resp->body, &err), &err);
 }
 
+/* The first member of obj not in allowed, or NULL. Times are never taken
+ * from a request: the server's clock stamps every moment. */
+static const hae_json *unexpected_member(const hae_json *obj, const char *const *allowed,
+                                         size_t count) {
+    for (const hae_json *m = obj->child; m; m = m->next) {
+        bool is_allowed = false;
+        for (size_t i = 0; i < count && !is_allowed; i++) {
+            is_allowed = strlen(allowed[i]) == m->key_len && memcmp(allowed[i], m->key, m->key_len) == 0;
+        }
+        if (!is_allowed) return m;
+    }
+    return NULL;
+}
+
+static bool refuse_unexpected(const hae_json *root, const char *const *allowed, size_t count,
+                              server_response *resp) {
+    if (root->type != HAE_JSON_OBJECT) {
+        server_respond_error(resp, 400, "bad_request", "the body must be a JSON object");
+        return true;
+    }
+    const hae_json *m = unexpected_member(root, allowed, count);
+    if (!m) return false;
+    bool is_time = m->key_len == 2 && memcmp(m->key, "at", 2) == 0;
+    server_respond_error(resp, 400, "bad_request", "\"%.*s\": %s", (int)(m->key_len > 64 ? 64 : m->key_len), m->key,
+                         is_time ? "times are stamped by the server's clock, not the client's"
+                                 : "not a member of this request");
+    return true;
+}
+
+/* 409 naming the moment and when it was recorded, so a client sees the
+ * deadline already running instead of believing it moved it. */
+static void respond_moment_recorded(const store_transition *t, const hae_err *err,
+                                    server_response *resp) {
+    char when[HAE_TIME_LEN];
+    hae_time_format(t->at_ns, when);
+    resp->status = 409;
+    hae_buf_append_str(&resp->body, "{\"error\":\"moment_recorded\",\"message\":");
+    hae_json_append_string(&resp->body, err->msg, strlen(err->msg));
+    hae_buf_printf(&resp->body, ",\"moment\":\"%s\",\"recorded_at\":\"%s\"}", t->moment, when);
+}
+
 static void handle_transition(server *s, const char *id, const char *user,
                               const server_request *req, server_response *resp) {
     hae_arena arena = {0};
@@ -271,12 +312,19 @@ static void handle_transition(server *s, const char *id, const char *user,
         const char *state = member_str(root, "state", 32);
         const char *note = member_str(root, "note", 1000);
         const char *moment = member_str(root, "moment", 32);
+        static const char *const allowed[] = {"state", "note", "moment"};
         hae_err err = {0};
         store_transition t;
-        if (!state) {
+        if (refuse_unexpected(root, allowed, sizeof allowed / sizeof allowed[0], resp)) {
+            /* answered */
+        } else if (!state) {
             server_respond_error(resp, 400, "bad_request", "\"state\": a string is required");
         } else if (server_incident_update(s->st, id, state, note, moment, user, &t, &err) < 0) {
-            respond_store_error(s, resp, &err);
+            if (err.code == HAE_EEXIST) {
+                respond_moment_recorded(&t, &err, resp);
+            } else {
+                respond_store_error(s, resp, &err);
+            }
         } else if (record_logged(s, "transition", t.seq, &err) < 0) {
             server_respond_error(resp, 503, "ledger_unavailable", "%s", err.msg);
         } else {
@@ -298,8 +346,11 @@ static void handle_join(server *s, const char *id, const char *user, const serve
     if (json_body(req, resp, &arena, &root)) {
         const char *alert = member_str(root, "alert_id", 64);
         const char *note = member_str(root, "note", 1000);
+        static const char *const allowed[] = {"alert_id", "note"};
         hae_err err = {0};
-        if (!alert) {
+        if (refuse_unexpected(root, allowed, sizeof allowed / sizeof allowed[0], resp)) {
+            /* answered */
+        } else if (!alert) {
             server_respond_error(resp, 400, "bad_request", "\"alert_id\": a string is required");
         } else if (store_alert_move(s->st, alert, id, user, note ? note : "", hae_time_now_ns(),
                                     &err) < 0) {

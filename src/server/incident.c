@@ -63,6 +63,19 @@ int server_incident_update(store *st, const char *id, const char *state, const c
         return hae_err_set(err, HAE_EPERM, "incident %s cannot move from %s to %s", in.id,
                            in.state, state);
     }
+    /* A moment is recorded once: a second claim would move a deadline. */
+    int64_t recorded = moment && *moment ? store_incident_moment_ns(&in, moment) : 0;
+    if (recorded) {
+        if (out) {
+            *out = (store_transition){.at_ns = recorded};
+            snprintf(out->incident_id, sizeof out->incident_id, "%s", in.id);
+            snprintf(out->moment, sizeof out->moment, "%s", moment);
+        }
+        char when[HAE_TIME_LEN];
+        hae_time_format(recorded, when);
+        return hae_err_set(err, HAE_EEXIST, "incident %s: moment '%s' was already recorded at %s",
+                           in.id, moment, when);
+    }
     /* Confirming records the confirmed moment; another moment given with it
      * is a second history entry at the same instant. */
     bool confirms = strcmp(state, "confirmed") == 0 && in.confirmed_ns == 0;

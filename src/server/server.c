@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/obligations.h"
 #include "server/server_internal.h"
 
 #define ADMIN_USER "admin"
@@ -72,6 +73,22 @@ static int rules_load(server *s, hae_err *err) {
     return HAE_OK;
 }
 
+static int policies_load(server *s, hae_err *err) {
+    if (!s->cfg.policies_dir) {
+        hae_log(HAE_LOG_WARN, "server: no policies given: incidents carry no obligations");
+        return HAE_OK;
+    }
+    int rc = server_policies_load(s->cfg.policies_dir, &s->policies, err);
+    if (rc == HAE_OK && s->policies->count == 0) {
+        rc = hae_err_set(err, HAE_ENOENT, "policies %s: no *.json policy files",
+                         s->cfg.policies_dir);
+    }
+    if (rc < 0) return rc;
+    hae_log(HAE_LOG_INFO, "server: %zu policy files from %s", s->policies->count,
+            s->cfg.policies_dir);
+    return HAE_OK;
+}
+
 int server_core_open(const server_config *cfg, bool with_worker, server **out, hae_err *err) {
     *out = NULL;
     if (!cfg->data_dir) return hae_err_set(err, HAE_EINVAL, "a data directory is required");
@@ -92,9 +109,7 @@ int server_core_open(const server_config *cfg, bool with_worker, server **out, h
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->st, err);
     if (rc == HAE_OK) rc = server_data_store_open(s->data_dir, &s->worker_st, err);
     if (rc == HAE_OK) rc = rules_load(s, err);
-    if (rc == HAE_OK && s->cfg.policies_dir) {
-        rc = server_policies_load(s->cfg.policies_dir, &s->policies, err);
-    }
+    if (rc == HAE_OK) rc = policies_load(s, err);
     if (rc == HAE_OK && with_worker) rc = server_ledger_start(s, err);
     if (rc == HAE_OK && with_worker) rc = server_pipeline_start(s, err);
     if (rc < 0) {

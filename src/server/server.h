@@ -117,7 +117,9 @@ bool server_state_is_known(const char *state);
 bool server_transition_is_allowed(const char *from, const char *to);
 /* Applies a transition by `who`; moment may be NULL or "". Errors:
  * HAE_EINVAL unknown state or moment, HAE_ENOENT unknown incident,
- * HAE_EPERM a move the lifecycle forbids, HAE_ELIMIT a concurrent change. */
+ * HAE_EPERM a move the lifecycle forbids, HAE_ELIMIT a concurrent change,
+ * HAE_EEXIST the moment was already recorded (then *out names the moment
+ * and the time it was recorded at). */
 int server_incident_update(store *st, const char *id, const char *state, const char *note,
                            const char *moment, const char *who, store_transition *out,
                            hae_err *err);

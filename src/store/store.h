@@ -197,6 +197,8 @@ int store_incident_transitions(store *s, const char *incident_id, store_transiti
  * classified_major, materiality_determined, aware. The first recording counts;
  * later ones are kept in the history only. */
 bool store_moment_is_known(const char *moment);
+/* When the incident's moment was recorded; 0 when not yet or unknown. */
+int64_t store_incident_moment_ns(const store_incident *in, const char *moment);
 
 /* One transaction: if the incident's state is still t->from_state, appends
  * t (seq and at_ns filled), sets the state to t->to_state and records

@@ -18,6 +18,17 @@ const char *store_sql_moment_column(const char *moment) {
 
 bool store_moment_is_known(const char *moment) { return store_sql_moment_column(moment) != NULL; }
 
+int64_t store_incident_moment_ns(const store_incident *in, const char *moment) {
+    const int64_t recorded[] = {in->suspected_ns, in->confirmed_ns, in->classified_major_ns,
+                                in->materiality_determined_ns, in->aware_ns};
+    _Static_assert(sizeof recorded / sizeof recorded[0] == sizeof moments / sizeof moments[0],
+                   "one recorded time per moment");
+    for (size_t i = 0; i < sizeof moments / sizeof moments[0]; i++) {
+        if (strcmp(moment, moments[i]) == 0) return recorded[i];
+    }
+    return 0;
+}
+
 static int step_done(store *s, sqlite3_stmt *stmt, hae_err *err, const char *what) {
     int step = sqlite3_step(stmt);
     sqlite3_finalize(stmt);

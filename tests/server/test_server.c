@@ -498,6 +498,32 @@ static void test_matching_events_become_alerts_and_one_incident(void **state) {
     hae_buf_free(&r.body);
     assert_int_equal(admin("POST", path, "{\"state\":\"nonsense\"}", &r), 400);
     hae_buf_free(&r.body);
+    /* The server's clock stamps moments: a client's time is refused, and
+     * a second claim of a moment answers with the one recorded. */
+    assert_int_equal(admin("POST", path,
+                           "{\"state\":\"confirmed\",\"moment\":\"aware\","
+                           "\"at\":\"2020-01-01T00:00:00Z\"}",
+                           &r),
+                     400);
+    assert_true(reply_has(&r, "at\\\": times are stamped by the server's clock"));
+    hae_buf_free(&r.body);
+    assert_int_equal(admin("POST", path, "{\"state\":\"confirmed\",\"when\":1}", &r), 400);
+    assert_true(reply_has(&r, "when\\\": not a member of this request"));
+    hae_buf_free(&r.body);
+    assert_int_equal(admin("POST", path, "[1]", &r), 400);
+    hae_buf_free(&r.body);
+    assert_int_equal(admin("POST", path, "{\"state\":\"confirmed\",\"moment\":\"aware\"}", &r),
+                     200);
+    hae_buf_free(&r.body);
+    assert_int_equal(admin("POST", path, "{\"state\":\"confirmed\",\"moment\":\"aware\"}", &r),
+                     409);
+    assert_true(reply_has(&r, "\"error\":\"moment_recorded\""));
+    assert_true(reply_has(&r, "\"moment\":\"aware\",\"recorded_at\":\"20"));
+    hae_buf_free(&r.body);
+    assert_int_equal(admin("POST", path,
+                           "{\"state\":\"confirmed\",\"moment\":\"classified_major\"}", &r),
+                     409);
+    hae_buf_free(&r.body);
     snprintf(path, sizeof path, "/api/v1/incidents/%s", incident);
     assert_int_equal(admin("GET", path, NULL, &r), 200);
     assert_true(reply_has(&r, "\"state\":\"confirmed\""));
