@@ -97,6 +97,11 @@ bool agent_is_enrolled_with(const char *state_dir, const char *url, const char *
  * fetches checkpoints and proofs with it. */
 int agent_https_get(const char *server_url, const char *pin, const char *ca_file,
                     const char *path, long *status, hae_buf *body, hae_err *err);
+/* One POST of body with the given header lines, the same way: the CLI's
+ * changes to a running server go through it. */
+int agent_https_post(const char *server_url, const char *pin, const char *path,
+                     const char *const *headers, size_t header_count, const hae_buf *body,
+                     long *status, hae_buf *reply, hae_err *err);
 
 /* ---- transport: the spool to the server, lossless --------------------- */
 

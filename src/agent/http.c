@@ -180,22 +180,40 @@ int http_get(http_client *c, const char *path, http_response *resp, hae_err *err
     return perform(c, path, NULL, resp, err);
 }
 
-int agent_https_get(const char *server_url, const char *pin, const char *ca_file,
-                    const char *path, long *status, hae_buf *body, hae_err *err) {
+/* One request on a fresh connection: a GET when body is NULL. */
+static int https_once(const char *server_url, const char *pin, const char *ca_file,
+                      const char *path, const char *const *headers, size_t header_count,
+                      const hae_buf *body, long *status, hae_buf *reply, hae_err *err) {
     http_peer peer = {server_url, pin, ca_file};
     http_client *c = NULL;
     http_response resp = {0};
     int rc = http_client_open(&c, &peer, NULL, err);
-    if (rc == HAE_OK && c) rc = http_get(c, path, &resp, err);
+    if (rc == HAE_OK && c) {
+        rc = body ? http_post(c, path, headers, header_count, body->data ? body->data : "",
+                              body->len, &resp, err)
+                  : http_get(c, path, &resp, err);
+    }
     if (rc == HAE_OK && c) {
         *status = resp.status;
-        hae_buf_reset(body);
-        rc = hae_buf_append(body, resp.body.data ? resp.body.data : "", resp.body.len);
+        hae_buf_reset(reply);
+        rc = hae_buf_append(reply, resp.body.data ? resp.body.data : "", resp.body.len);
         if (rc < 0) rc = hae_err_set(err, rc, "http: out of memory");
     }
     http_response_free(&resp);
     http_client_close(c);
     return rc;
+}
+
+int agent_https_get(const char *server_url, const char *pin, const char *ca_file,
+                    const char *path, long *status, hae_buf *body, hae_err *err) {
+    return https_once(server_url, pin, ca_file, path, NULL, 0, NULL, status, body, err);
+}
+
+int agent_https_post(const char *server_url, const char *pin, const char *path,
+                     const char *const *headers, size_t header_count, const hae_buf *body,
+                     long *status, hae_buf *reply, hae_err *err) {
+    return https_once(server_url, pin, NULL, path, headers, header_count, body, status, reply,
+                      err);
 }
 
 void http_response_free(http_response *resp) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "core/core.h"
+#include "server/server.h"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -150,6 +151,27 @@ int cli_emit_jsonl(void *out_file, const hae_event *ev, hae_err *err);
 char *cli_find_share_dir(const char *kind, const char *env_name, char *looked, size_t size);
 /* cli_find_share_dir("rules", "HAETAE_RULES_DIR", ...) without the list. */
 char *cli_find_rules_dir(void);
+
+/* Changes to a server's data (incident update and set, report mark-sent)
+ * go through the running server's API (DIR/server.url, its pinned key and
+ * DIR/admin.token), so the server's clock stamps them. With no server
+ * answering they are written to the store directly only when offline, and
+ * name themselves "(offline)" in who. */
+typedef struct cli_writer {
+    bool is_remote;
+    server_endpoint endpoint;
+} cli_writer;
+/* CLI_EXIT_OK, or CLI_EXIT_ERROR with a message when no server answers
+ * and offline is false. */
+HAE_MUST_USE int cli_writer_open(const char *cmd, const char *data_dir, bool offline,
+                                 cli_writer *w);
+/* POSTs a JSON body under /api/v1; HAE_OK on a 2xx with reply filled, else
+ * the server's message in err (HAE_ENOENT 404, HAE_EPERM 409). */
+HAE_MUST_USE int cli_writer_post(const cli_writer *w, const char *path, const hae_buf *body,
+                                 hae_buf *reply, hae_err *err);
+/* who as the local store should record it: "NAME (offline)". */
+const char *cli_writer_who(const cli_writer *w, const char *who, char *buf, size_t size);
+void cli_writer_close(cli_writer *w); /* forgets the token */
 
 /* The rules and policies a server runs with (`haetae server`, `haetae up`):
  * --rules/--policies when given, else the shipped ones; a server that

@@ -122,7 +122,7 @@ char *cli_find_rules_dir(void) {
 
 /* flag when given, else the shipped kind; NULL with *failed set (and the
  * message printed) when none exists. */
-static char *server_data_dir(const char *cmd, const char *flag, const char *kind,
+static char *shipped_dir(const char *cmd, const char *flag, const char *kind,
                              const char *env_name, bool *failed) {
     char looked[CLI_LOOKED_LEN];
     char *dir = flag ? realpath(flag, NULL) : cli_find_share_dir(kind, env_name, looked, sizeof looked);
@@ -143,7 +143,7 @@ int cli_server_data_find(const char *cmd, const cli_server_data_flags *flags,
     *out = (cli_server_data){0};
     bool failed = false;
     if (!flags->no_rules) {
-        out->rules = server_data_dir(cmd, flags->rules, "rules", "HAETAE_RULES_DIR", &failed);
+        out->rules = shipped_dir(cmd, flags->rules, "rules", "HAETAE_RULES_DIR", &failed);
     }
     /* The shipped directory also holds allowlists and YARA rules, which
      * are the agents' business: the server's detection reads sigma/. */
@@ -157,7 +157,7 @@ int cli_server_data_find(const char *cmd, const cli_server_data_flags *flags,
         free(sigma);
     }
     if (!failed && !flags->no_policies) {
-        out->policies = server_data_dir(cmd, flags->policies, "policies", "HAETAE_POLICIES_DIR",
+        out->policies = shipped_dir(cmd, flags->policies, "policies", "HAETAE_POLICIES_DIR",
                                         &failed);
     }
     if (!failed) return CLI_EXIT_OK;

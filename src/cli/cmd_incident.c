@@ -17,6 +17,7 @@
 typedef struct incident_args {
     const char *data, *format, *state, *note, *moment, *who, *since;
     size_t limit;
+    bool offline;
     const char *positional[3];
     size_t count;
     bool is_json;
@@ -28,7 +29,7 @@ typedef struct incident_args {
 
 static const char incident_synopsis[] =
     "haetae incident list [--state S] | show ID |"
-    " update ID --state S --note TEXT [--moment M] [--who NAME] |\n"
+    " update ID --state S --note TEXT [--moment M] [--offline [--who NAME]] |\n"
     "       set ID NAME=VALUE... | timeline ID [--proofs] [--out DIR] | export ID --stix\n"
     "       [--data DIR] [--format table|json]";
 static const char alert_synopsis[] =
@@ -51,7 +52,10 @@ static int args_parse(const char *cmd, int argc, char **argv, incident_args *a) 
         {.name = "moment", .kind = CLI_OPT_STRING, .target = &a->moment, .metavar = "M",
          .help = "update: the regulatory moment this step marks (aware, confirmed...)"},
         {.name = "who", .kind = CLI_OPT_STRING, .target = &a->who, .metavar = "NAME",
-         .help = "update: who acts (default: the login name)"},
+         .help = "update --offline: who acts (default: the login name); through the server\n"
+                 "                           the API token's user acts"},
+        {.name = "offline", .kind = CLI_OPT_FLAG, .target = &a->offline,
+         .help = "update: write a stopped server's store directly (entries say offline)"},
         {.name = "limit", .kind = CLI_OPT_UINT, .target = &limit, .max = 1000000,
          .help = "alert: at most N alerts (default 100)"},
         {.name = "since", .kind = CLI_OPT_STRING, .target = &a->since, .metavar = "TIME",
@@ -191,6 +195,91 @@ static const char *who_am_i(const char *given) {
     return pw && pw->pw_name ? pw->pw_name : "cli";
 }
 
+/* The transition as the API answers it (server_json_transition). */
+static int transition_from_json(const hae_buf *reply, store_transition *t, hae_err *err) {
+    memset(t, 0, sizeof *t);
+    hae_arena arena = {0};
+    hae_json *root = NULL;
+    int rc = hae_json_parse(reply->data ? reply->data : "", reply->len, &arena, &root, err);
+    struct { const char *key; char *out; size_t size; } texts[] = {
+        {"incident_id", t->incident_id, sizeof t->incident_id},
+        {"from", t->from_state, sizeof t->from_state},
+        {"to", t->to_state, sizeof t->to_state},
+        {"who", t->who, sizeof t->who},
+        {"why", t->why, sizeof t->why},
+        {"moment", t->moment, sizeof t->moment},
+    };
+    for (size_t i = 0; rc == HAE_OK && i < sizeof texts / sizeof texts[0]; i++) {
+        const hae_json *m = hae_json_member(root, texts[i].key);
+        if (m && m->type == HAE_JSON_STRING) snprintf(texts[i].out, texts[i].size, "%s", m->text);
+    }
+    const hae_json *at = rc == HAE_OK ? hae_json_member(root, "at") : NULL;
+    const hae_json *seq = rc == HAE_OK ? hae_json_member(root, "seq") : NULL;
+    if (at && at->type == HAE_JSON_STRING) rc = hae_time_parse(at->text, at->text_len, &t->at_ns, err);
+    if (seq && seq->type == HAE_JSON_NUMBER) t->seq = strtoull(seq->text, NULL, 10);
+    hae_arena_free(&arena);
+    return rc < 0 ? hae_err_prefix(err, "the server's answer") : HAE_OK;
+}
+
+static int update_remote(const cli_writer *w, const incident_args *a, store_transition *t,
+                         hae_err *err) {
+    hae_buf body = {0}, reply = {0}, path = {0};
+    int rc = hae_buf_append_str(&body, "{\"state\":");
+    if (rc == HAE_OK) rc = hae_json_append_string(&body, a->state, strlen(a->state));
+    if (rc == HAE_OK && a->note) rc = hae_buf_append_str(&body, ",\"note\":");
+    if (rc == HAE_OK && a->note) rc = hae_json_append_string(&body, a->note, strlen(a->note));
+    if (rc == HAE_OK && a->moment) rc = hae_buf_append_str(&body, ",\"moment\":");
+    if (rc == HAE_OK && a->moment) rc = hae_json_append_string(&body, a->moment, strlen(a->moment));
+    if (rc == HAE_OK) rc = hae_buf_append_char(&body, '}');
+    if (rc == HAE_OK) rc = hae_buf_printf(&path, "/api/v1/incidents/%s/transitions", a->positional[1]);
+    if (rc < 0) {
+        rc = hae_err_set(err, HAE_ENOMEM, "out of memory");
+    } else {
+        rc = cli_writer_post(w, path.data, &body, &reply, err);
+    }
+    if (rc == HAE_OK) rc = transition_from_json(&reply, t, err);
+    hae_buf_free(&body);
+    hae_buf_free(&reply);
+    hae_buf_free(&path);
+    return rc;
+}
+
+static int update_offline(const cli_writer *w, const incident_args *a, store_transition *t,
+                          hae_err *err) {
+    store *st = NULL;
+    int rc = server_data_store_open(a->data, &st, err);
+    char who[96];
+    if (rc == HAE_OK) {
+        rc = server_incident_update(st, a->positional[1], a->state, a->note, a->moment,
+                                    cli_writer_who(w, who_am_i(a->who), who, sizeof who), t, err);
+    }
+    /* Done only once in the ledger: the same outbox the server drains. */
+    uint64_t index = 0;
+    char ref[32];
+    snprintf(ref, sizeof ref, "%llu", (unsigned long long)t->seq);
+    if (rc == HAE_OK) rc = server_data_ledger_sync(a->data, st, "transition", ref, &index, err);
+    store_close(st);
+    return rc;
+}
+
+static int incident_update(incident_args *a) {
+    cli_writer w;
+    int rc = cli_writer_open("incident update", a->data, a->offline, &w);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (w.is_remote && a->who) {
+        cli_writer_close(&w);
+        return cli_fail("incident update", CLI_EXIT_USAGE,
+                        "--who: the running server records the API token's user; --who is for "
+                        "--offline");
+    }
+    hae_err err = {0};
+    store_transition t;
+    rc = w.is_remote ? update_remote(&w, a, &t, &err) : update_offline(&w, a, &t, &err);
+    cli_writer_close(&w);
+    if (rc == HAE_OK) print_transition(a, &t, &err);
+    return rc < 0 ? cli_fail("incident update", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;
+}
+
 int cli_cmd_incident(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "timeline") == 0 ||
                       strcmp(argv[1], "export") == 0)) {
@@ -216,6 +305,7 @@ int cli_cmd_incident(int argc, char **argv) {
     if (!is_list && !is_show && !is_update) {
         return cli_fail("incident", CLI_EXIT_USAGE, "list | show ID | update ID --state S --note TEXT");
     }
+    if (is_update) return incident_update(&a);
     store *st = NULL;
     hae_err err = {0};
     if (server_data_store_open(a.data, &st, &err) < 0) {
@@ -227,18 +317,8 @@ int cli_cmd_incident(int argc, char **argv) {
                    "HOST", "FAMILY", "ALERTS", "TITLE");
         }
         rc = store_incident_list(st, a.state, print_incident, &a, &err);
-    } else if (is_show) {
-        rc = incident_show(st, &a, &err);
     } else {
-        store_transition t;
-        rc = server_incident_update(st, a.positional[1], a.state, a.note, a.moment,
-                                    who_am_i(a.who), &t, &err);
-        /* Done only once in the ledger: the same outbox the server drains. */
-        uint64_t index = 0;
-        char ref[32];
-        snprintf(ref, sizeof ref, "%llu", (unsigned long long)t.seq);
-        if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, "transition", ref, &index, &err);
-        if (rc == HAE_OK) print_transition(&a, &t, &err);
+        rc = incident_show(st, &a, &err);
     }
     store_close(st);
     return rc < 0 ? cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg) : CLI_EXIT_OK;

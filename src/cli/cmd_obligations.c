@@ -25,7 +25,7 @@
 typedef struct more_args {
     const char *data, *format, *lang, *obligation, *subjects, *out, *recipient, *file, *within;
     const char *incident, *who;
-    bool proofs, stix;
+    bool proofs, stix, offline;
     const char *positional[16];
     size_t count;
 } more_args;
@@ -57,7 +57,9 @@ static int parse(const char *cmd, const char *synopsis, int argc, char **argv, m
         {.name = "incident", .kind = CLI_OPT_STRING, .target = &a->incident, .metavar = "ID",
          .help = "obligations: only this incident's"},
         {.name = "who", .kind = CLI_OPT_STRING, .target = &a->who, .metavar = "NAME",
-         .help = "who acts (default: the login name)"},
+         .help = "with --offline: who acts (default: the login name)"},
+        {.name = "offline", .kind = CLI_OPT_FLAG, .target = &a->offline,
+         .help = "set, mark-sent: write a stopped server's store directly (entries say offline)"},
         {.name = "proofs", .kind = CLI_OPT_FLAG, .target = &a->proofs,
          .help = "timeline: print the inclusion proof of each step"},
         {.name = "stix", .kind = CLI_OPT_FLAG, .target = &a->stix,
@@ -198,8 +200,44 @@ static int write_out(const char *path, const hae_buf *b, hae_err *err) {
     return ok ? HAE_OK : hae_err_set(err, HAE_EIO, "%s: write failed", path ? path : "stdout");
 }
 
+/* A JSON string member: ,"key":"value" (or {"key":... when first). */
+static int json_member(hae_buf *b, const char *key, const char *value) {
+    int rc = hae_buf_printf(b, "%c\"%s\":", b->len ? ',' : '{', key);
+    return rc < 0 ? rc : hae_json_append_string(b, value, strlen(value));
+}
+
+static int mark_sent_remote(const cli_writer *w, const more_args *a, const char *hex,
+                            uint64_t *index, hae_err *err) {
+    hae_buf body = {0}, reply = {0};
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/incidents/%.40s/reports", a->positional[2]);
+    int rc = json_member(&body, "obligation", a->obligation);
+    if (rc == HAE_OK && a->recipient) rc = json_member(&body, "recipient", a->recipient);
+    if (rc == HAE_OK) rc = json_member(&body, "sha256", hex);
+    if (rc == HAE_OK) rc = hae_buf_append_char(&body, '}');
+    rc = rc < 0 ? hae_err_set(err, rc, "out of memory") : cli_writer_post(w, path, &body, &reply, err);
+    const char *at = rc == HAE_OK && reply.data ? strstr(reply.data, "\"ledger_index\":") : NULL;
+    if (at) *index = strtoull(at + 15, NULL, 10);
+    hae_buf_free(&body);
+    hae_buf_free(&reply);
+    return rc;
+}
+
+static int mark_sent_offline(const cli_writer *w, const more_args *a, store *st,
+                             const server_policies *pol, const char *hex, uint64_t *index,
+                             hae_err *err) {
+    store_report r;
+    char who[96];
+    int rc = server_report_mark_sent(st, pol, a->positional[2], a->obligation, a->recipient, hex,
+                                     cli_writer_who(w, who_am_i(a->who), who, sizeof who), &r, err);
+    char ref[32];
+    snprintf(ref, sizeof ref, "%llu", (unsigned long long)r.seq);
+    if (rc == HAE_OK) rc = server_data_ledger_sync(a->data, st, "report_sent", ref, index, err);
+    return rc;
+}
+
 static int report_mark_sent(const more_args *a, store *st, const server_policies *pol,
-                            hae_err *err) {
+                            const cli_writer *w, hae_err *err) {
     hae_buf report = {0};
     int rc = HAE_OK;
     if (a->file) {
@@ -221,20 +259,26 @@ static int report_mark_sent(const more_args *a, store *st, const server_policies
         for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
     }
     hae_buf_free(&report);
-    store_report r;
-    if (rc == HAE_OK) {
-        rc = server_report_mark_sent(st, pol, a->positional[2], a->obligation, a->recipient, hex,
-                                     who_am_i(a->who), &r, err);
-    }
     uint64_t index = 0;
-    char ref[32];
     if (rc == HAE_OK) {
-        snprintf(ref, sizeof ref, "%llu", (unsigned long long)r.seq);
-        rc = server_data_ledger_sync(a->data, st, "report_sent", ref, &index, err);
+        rc = w->is_remote ? mark_sent_remote(w, a, hex, &index, err)
+                          : mark_sent_offline(w, a, st, pol, hex, &index, err);
     }
     if (rc == HAE_OK) {
         printf("report %s for incident %s marked sent (sha256 %s), ledger index %llu\n",
                a->obligation, a->positional[2], hex, (unsigned long long)index);
+    }
+    return rc;
+}
+
+/* cli_writer_open, and --who refused where the server names who acts. */
+static int writer_open(const char *cmd, const more_args *a, cli_writer *w) {
+    int rc = cli_writer_open(cmd, a->data, a->offline, w);
+    if (rc == CLI_EXIT_OK && w->is_remote && a->who) {
+        cli_writer_close(w);
+        rc = cli_fail(cmd, CLI_EXIT_USAGE,
+                      "--who: the running server records the API token's user; --who is for "
+                      "--offline");
     }
     return rc;
 }
@@ -261,7 +305,15 @@ int cli_cmd_report(int argc, char **argv) {
     if (rc == HAE_OK) rc = server_data_store_open(a.data, &st, &err);
     if (rc == HAE_OK && is_mark) {
         a.positional[2] = a.positional[1];
-        rc = report_mark_sent(&a, st, pol, &err);
+        cli_writer w;
+        int opened = writer_open("report mark-sent", &a, &w);
+        if (opened != CLI_EXIT_OK) {
+            store_close(st);
+            server_policies_free(pol);
+            return opened;
+        }
+        rc = report_mark_sent(&a, st, pol, &w, &err);
+        cli_writer_close(&w);
     } else if (rc == HAE_OK) {
         hae_buf out = {0};
         rc = server_report_render(st, pol, a.positional[0], a.obligation, format, a.lang, a.subjects,
@@ -337,6 +389,70 @@ static const char more_synopsis[] =
     "       haetae incident timeline ID [--proofs] [--out DIR] [--data DIR]\n"
     "       haetae incident export ID --stix [--out FILE] [--data DIR]";
 
+/* NAME=VALUE arguments, each checked before anything is written. */
+static int attrs_check(const more_args *a, hae_err *err) {
+    for (size_t i = 2; i < a->count; i++) {
+        const char *eq = strchr(a->positional[i], '=');
+        char name[64];
+        if (!eq || (size_t)(eq - a->positional[i]) >= sizeof name) {
+            return hae_err_set(err, HAE_EINVAL, "'%s': NAME=VALUE", a->positional[i]);
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
+        int rc = server_incident_attr_check(name, eq + 1, err);
+        if (rc < 0) return rc;
+    }
+    return HAE_OK;
+}
+
+static int set_remote(const cli_writer *w, const more_args *a, hae_err *err) {
+    hae_buf body = {0}, reply = {0};
+    int rc = HAE_OK;
+    for (size_t i = 2; rc == HAE_OK && i < a->count; i++) {
+        const char *eq = strchr(a->positional[i], '=');
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
+        rc = json_member(&body, name, eq + 1);
+    }
+    if (rc == HAE_OK) rc = hae_buf_append_char(&body, '}');
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/incidents/%.40s/attributes", a->positional[1]);
+    rc = rc < 0 ? hae_err_set(err, rc, "out of memory") : cli_writer_post(w, path, &body, &reply, err);
+    hae_buf_free(&body);
+    hae_buf_free(&reply);
+    return rc;
+}
+
+static int set_offline(const cli_writer *w, const more_args *a, hae_err *err) {
+    store *st = NULL;
+    int rc = server_data_store_open(a->data, &st, err);
+    char who[96];
+    cli_writer_who(w, who_am_i(a->who), who, sizeof who);
+    for (size_t i = 2; rc == HAE_OK && i < a->count; i++) {
+        const char *eq = strchr(a->positional[i], '=');
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
+        rc = server_incident_set(st, a->positional[1], name, eq + 1, who, NULL, err);
+    }
+    /* Attribute changes are logged like every step. */
+    uint64_t index = 0;
+    if (rc == HAE_OK) rc = server_data_ledger_sync(a->data, st, NULL, NULL, &index, err);
+    store_close(st);
+    return rc;
+}
+
+static int incident_set(const more_args *a) {
+    hae_err err = {0};
+    if (attrs_check(a, &err) < 0) return cli_fail("incident set", CLI_EXIT_INPUT, "%s", err.msg);
+    cli_writer w;
+    int rc = writer_open("incident set", a, &w);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = w.is_remote ? set_remote(&w, a, &err) : set_offline(&w, a, &err);
+    cli_writer_close(&w);
+    if (rc < 0) return cli_fail("incident set", CLI_EXIT_FAIL, "%s", err.msg);
+    printf("incident %s: %zu attributes set\n", a->positional[1], a->count - 2);
+    return CLI_EXIT_OK;
+}
+
 int cli_incident_more(int argc, char **argv) {
     more_args a;
     char cmd[64];
@@ -358,20 +474,8 @@ int cli_incident_more(int argc, char **argv) {
     }
     if (server_data_store_open(a.data, &st, &err) < 0) return cli_fail("incident", CLI_EXIT_FAIL, "%s", err.msg);
     if (is_set) {
-        for (size_t i = 2; i < a.count && rc == HAE_OK; i++) {
-            char name[64];
-            const char *eq = strchr(a.positional[i], '=');
-            if (!eq || (size_t)(eq - a.positional[i]) >= sizeof name) {
-                rc = hae_err_set(&err, HAE_EINVAL, "'%s': NAME=VALUE", a.positional[i]);
-                break;
-            }
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a.positional[i]), a.positional[i]);
-            rc = server_incident_set(st, a.positional[1], name, eq + 1, who_am_i(a.who), &err);
-        }
-        /* Attribute changes are logged like every step. */
-        uint64_t index = 0;
-        if (rc == HAE_OK) rc = server_data_ledger_sync(a.data, st, NULL, NULL, &index, &err);
-        if (rc == HAE_OK) printf("incident %s: %zu attributes set\n", a.positional[1], a.count - 2);
+        store_close(st);
+        return incident_set(&a);
     } else if (is_timeline) {
         rc = incident_timeline(&a, st, &err);
     } else {

@@ -249,11 +249,16 @@ static void handle_incident_show(server *s, const char *id, server_response *res
 
 /* Acknowledged only once in the ledger (issue 5): waits for the writer's
  * next group commit. */
-static int record_logged(server *s, const char *kind, uint64_t seq, hae_err *err) {
+static int record_logged_at(server *s, const char *kind, uint64_t seq, uint64_t *index,
+                            hae_err *err) {
     char ref[32];
     snprintf(ref, sizeof ref, "%llu", (unsigned long long)seq);
+    return s->has_ledger_thread ? server_ledger_sync(s, kind, ref, index, err) : HAE_OK;
+}
+
+static int record_logged(server *s, const char *kind, uint64_t seq, hae_err *err) {
     uint64_t index = 0;
-    return s->has_ledger_thread ? server_ledger_sync(s, kind, ref, &index, err) : HAE_OK;
+    return record_logged_at(s, kind, seq, &index, err);
 }
 
 static void handle_obligations(server *s, const char *id, server_response *resp) {
@@ -339,6 +344,86 @@ static void handle_transition(server *s, const char *id, const char *user,
     hae_arena_free(&arena);
 }
 
+/* POST /incidents/ID/attributes {"NAME":"VALUE",...}: every attribute is
+ * checked before any is set, so a refused request changes nothing. */
+static void handle_attributes(server *s, const char *id, const char *user,
+                              const server_request *req, server_response *resp) {
+    hae_arena arena = {0};
+    const hae_json *root = NULL;
+    hae_err err = {0};
+    if (!json_body(req, resp, &arena, &root)) goto out;
+    if (root->type != HAE_JSON_OBJECT || root->count == 0) {
+        server_respond_error(resp, 400, "bad_request", "an object of NAME: VALUE strings is required");
+        goto out;
+    }
+    for (const hae_json *m = root->child; m; m = m->next) {
+        if (m->type != HAE_JSON_STRING || strlen(m->key) != m->key_len ||
+            strlen(m->text) != m->text_len) {
+            server_respond_error(resp, 400, "bad_request", "\"%.64s\": a string is required", m->key);
+            goto out;
+        }
+        if (server_incident_attr_check(m->key, m->text, &err) < 0) {
+            server_respond_error(resp, 400, "bad_request", "%s", err.msg);
+            goto out;
+        }
+    }
+    uint64_t seq = 0;
+    int rc = HAE_OK;
+    for (const hae_json *m = root->child; m && rc == HAE_OK; m = m->next) {
+        rc = server_incident_set(s->st, id, m->key, m->text, user, &seq, &err);
+    }
+    if (rc < 0) {
+        respond_store_error(s, resp, &err);
+    } else if (record_logged(s, "incident_attribute", seq, &err) < 0) {
+        server_respond_error(resp, 503, "ledger_unavailable", "%s", err.msg);
+    } else {
+        resp->status = 200;
+        hae_buf_printf(&resp->body, "{\"incident_id\":\"%s\",\"set\":%zu}", id, root->count);
+    }
+out:
+    hae_arena_free(&arena);
+}
+
+/* POST /incidents/ID/reports {"obligation","recipient","sha256"}: the
+ * report went out; the server's clock says when. */
+static void handle_report_sent(server *s, const char *id, const char *user,
+                               const server_request *req, server_response *resp) {
+    hae_arena arena = {0};
+    const hae_json *root = NULL;
+    static const char *const allowed[] = {"obligation", "recipient", "sha256"};
+    if (!json_body(req, resp, &arena, &root) ||
+        refuse_unexpected(root, allowed, sizeof allowed / sizeof allowed[0], resp)) {
+        hae_arena_free(&arena);
+        return;
+    }
+    const char *obligation = member_str(root, "obligation", 127);
+    const char *recipient = member_str(root, "recipient", 127);
+    const char *sha256 = member_str(root, "sha256", 64);
+    hae_err err = {0};
+    store_report r;
+    uint64_t index = 0;
+    if (!obligation || !sha256) {
+        server_respond_error(resp, 400, "bad_request", "\"obligation\" and \"sha256\" are required");
+    } else if (!s->policies) {
+        server_respond_error(resp, 409, "no_policies", "the server runs without policies");
+    } else if (server_report_mark_sent(s->st, s->policies, id, obligation, recipient, sha256, user,
+                                       &r, &err) < 0) {
+        respond_store_error(s, resp, &err);
+    } else if (record_logged_at(s, "report_sent", r.seq, &index, &err) < 0) {
+        server_respond_error(resp, 503, "ledger_unavailable", "%s", err.msg);
+    } else {
+        char when[HAE_TIME_LEN];
+        hae_time_format(r.at_ns, when);
+        resp->status = 200;
+        hae_buf_printf(&resp->body,
+                       "{\"incident_id\":\"%s\",\"obligation\":", id);
+        hae_json_append_string(&resp->body, r.obligation, strlen(r.obligation));
+        hae_buf_printf(&resp->body, ",\"sha256\":\"%s\",\"at\":\"%s\",\"ledger_index\":%llu}",
+                       r.report_sha256, when, (unsigned long long)index);
+    }
+    hae_arena_free(&arena);
+}
+
 static void handle_join(server *s, const char *id, const char *user, const server_request *req,
                         server_response *resp) {
     hae_arena arena = {0};
@@ -403,6 +488,10 @@ static void route_analyst(server *s, const server_request *req, const char *path
             handle_obligations(s, id, resp);
         } else if (strcmp(rest, "/alerts") == 0 && !is_get) {
             handle_join(s, id, user, req, resp);
+        } else if (strcmp(rest, "/attributes") == 0 && !is_get) {
+            handle_attributes(s, id, user, req, resp);
+        } else if (strcmp(rest, "/reports") == 0 && !is_get) {
+            handle_report_sent(s, id, user, req, resp);
         } else {
             server_respond_error(resp, 404, "not_found", "no such resource");
         }

@@ -44,8 +44,7 @@ static int check_value(const char *name, const char *value, hae_err *err) {
     return HAE_OK;
 }
 
-int server_incident_set(store *st, const char *id, const char *name, const char *value,
-                        const char *who, hae_err *err) {
+int server_incident_attr_check(const char *name, const char *value, hae_err *err) {
     if (!name || !value || strlen(value) > 4000) {
         return hae_err_set(err, HAE_EINVAL, "an attribute needs a name and a value (<= 4000 bytes)");
     }
@@ -56,9 +55,14 @@ int server_incident_set(store *st, const char *id, const char *name, const char 
                            " subject_actions, consequences, measures, dpo, nature, cross_border)",
                            name);
     }
-    int rc = check_value(name, value, err);
+    return check_value(name, value, err);
+}
+
+int server_incident_set(store *st, const char *id, const char *name, const char *value,
+                        const char *who, uint64_t *seq, hae_err *err) {
+    int rc = server_incident_attr_check(name, value, err);
     if (rc < 0) return rc;
-    return store_incident_attr_set(st, id, name, value, who && *who ? who : "unknown", 0, err);
+    return store_incident_attr_set(st, id, name, value, who && *who ? who : "unknown", seq, err);
 }
 
 /* ---- facts -------------------------------------------------------------- */

@@ -78,7 +78,7 @@ static const char *field_value(const values *v, const char *key, char *buf, size
                      : strcmp(key, "aware") == 0 ? in->aware_ns
                      : strcmp(key, "classified_major") == 0 ? in->classified_major_ns
                      : strcmp(key, "materiality_determined") == 0 ? in->materiality_determined_ns
-                     : strcmp(key, "occurred") == 0 ? in->detected_ns : 0;
+                     : 0;
     if (moment) {
         hae_time_format(moment, buf);
         return buf;
@@ -159,14 +159,26 @@ static int head(const render *r) {
     return rc;
 }
 
-static int field(const render *r, const char *label, const char *value, bool first) {
+/* What a report says for a value nobody gave: when an incident began is
+ * "unknown" until someone establishes it (detection is not occurrence). */
+static const char *missing_text(const char *key, bool ko) {
+    if (key && strcmp(key, "occurred") == 0) return ko ? "미상" : "unknown";
+    return ko ? "(미기재)" : "(not yet provided)";
+}
+
+static int field(const render *r, const char *key, const char *label, const char *value,
+                 bool first) {
     bool ko = strcmp(r->lang, "ko") == 0;
-    const char *missing = ko ? "(미기재)" : "(not yet provided)";
+    const char *missing = missing_text(key, ko);
     hae_buf *out = r->out;
     int rc;
     switch (r->format) {
     case SERVER_REPORT_MD:
-        return hae_buf_printf(out, "\n## %s\n\n%s\n", label, value ? value : missing);
+        /* Escaped as in HTML: Markdown passes raw HTML through, and a
+         * value is an analyst's or an attacker's text. */
+        rc = hae_buf_printf(out, "\n## %s\n\n", label);
+        if (rc == HAE_OK) rc = html_text(out, value ? value : missing);
+        return rc == HAE_OK ? hae_buf_append_char(out, '\n') : rc;
     case SERVER_REPORT_HTML:
         rc = hae_buf_append_str(out, "<h2>");
         if (rc == HAE_OK) rc = html_text(out, label);
@@ -227,8 +239,8 @@ static int body(const render *r) {
     for (const hae_json *f = list ? list->child : NULL; f && rc == HAE_OK; f = f->next) {
         const char *key = policy_str(f, "key");
         char buf[64];
-        rc = field(r, policy_lang(f, r->lang, r->lang), key ? field_value(r->v, key, buf, sizeof buf) : NULL,
-                   f == list->child);
+        rc = field(r, key, policy_lang(f, r->lang, r->lang),
+                   key ? field_value(r->v, key, buf, sizeof buf) : NULL, f == list->child);
     }
     if (rc == HAE_OK && r->format == SERVER_REPORT_HTML) rc = hae_buf_append_str(r->out, "</body></html>\n");
     return rc;

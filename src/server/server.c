@@ -162,6 +162,29 @@ static int admin_token_prepare(server *s, hae_err *err) {
     return HAE_OK;
 }
 
+/* DATA/server.url tells the CLI on this host where the running server is,
+ * so its changes go through the server's clock. Not a secret: the pin
+ * comes from DATA/tls and the token from DATA/admin.token. */
+static void endpoint_publish(server *s) {
+    char path[4200], line[4400];
+    snprintf(path, sizeof path, "%s/" SERVER_ENDPOINT_FILE, s->data_dir);
+    char *real = realpath(s->data_dir, NULL);
+    /* The directory's own path beside the URL: a copy of it (a backup
+     * restored elsewhere) does not send its CLI to this server. */
+    int n = snprintf(line, sizeof line, "%s\n%s\n", s->url, real ? real : s->data_dir);
+    free(real);
+    hae_err err = {0};
+    if (hae_file_write_atomic(path, line, (size_t)n, 0600, &err) < 0) {
+        hae_log(HAE_LOG_WARN, "server: %s: the CLI will not find this server", err.msg);
+    }
+}
+
+static void endpoint_withdraw(const server *s) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" SERVER_ENDPOINT_FILE, s->data_dir);
+    unlink(path);
+}
+
 int server_start(const server_config *cfg, server **out, hae_err *err) {
     server *s = NULL;
     int rc = server_core_open(cfg, true, &s, err);
@@ -178,12 +201,14 @@ int server_start(const server_config *cfg, server **out, hae_err *err) {
         return rc;
     }
     hae_log(HAE_LOG_INFO, "server: listening on %s, data in %s", s->url, s->data_dir);
+    endpoint_publish(s);
     *out = s;
     return HAE_OK;
 }
 
 void server_stop(server *s) {
     if (!s) return;
+    endpoint_withdraw(s);
     server_http_stop(s->http);
     s->http = NULL;
     server_core_close(s);
@@ -229,6 +254,46 @@ int server_data_enroll_token(const char *data_dir, int64_t ttl_ns, char *out, si
     if (key) sodium_memzero(key, strlen(key));
     free(key);
     store_close(st);
+    return rc;
+}
+
+/* Line `wanted` (0: the first) of path into out, without its line break. */
+static int file_line(const char *path, int wanted, char *out, size_t size, hae_err *err) {
+    FILE *f = fopen(path, "re");
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    bool has_line = false;
+    for (int i = 0; i <= wanted; i++) has_line = fgets(out, (int)size, f) != NULL;
+    fclose(f);
+    if (!has_line) return hae_err_set(err, HAE_EINVAL, "%s: line %d missing", path, wanted + 1);
+    out[strcspn(out, "\r\n")] = '\0';
+    return HAE_OK;
+}
+
+int server_data_endpoint(const char *data_dir, server_endpoint *out, hae_err *err) {
+    memset(out, 0, sizeof *out);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" SERVER_ENDPOINT_FILE, data_dir);
+    if (access(path, F_OK) != 0) {
+        return hae_err_set(err, HAE_ENOENT, "no server is serving %s (no %s)", data_dir, path);
+    }
+    int rc = file_line(path, 0, out->url, sizeof out->url, err);
+    char served[4200];
+    char *real = realpath(data_dir, NULL);
+    if (rc == HAE_OK) rc = file_line(path, 1, served, sizeof served, err);
+    if (rc == HAE_OK && (!real || strcmp(real, served) != 0)) {
+        rc = hae_err_set(err, HAE_ENOENT, "no server is serving %s (%s names %s: a copy)",
+                         data_dir, path, served);
+    }
+    free(real);
+    snprintf(path, sizeof path, "%s/admin.token", data_dir);
+    if (rc == HAE_OK) rc = file_line(path, 0, out->token, sizeof out->token, err);
+    char *cert = NULL, *key = NULL, pin[SERVER_PIN_LEN];
+    if (rc == HAE_OK) rc = server_tls_load(data_dir, NULL, NULL, &cert, &key, pin, err);
+    if (rc == HAE_OK) snprintf(out->pin, sizeof out->pin, "%s", pin);
+    free(cert);
+    if (key) sodium_memzero(key, strlen(key));
+    free(key);
+    if (rc < 0) sodium_memzero(out->token, sizeof out->token);
     return rc;
 }
 

@@ -102,6 +102,17 @@ int server_data_store_open(const char *data_dir, store **out, hae_err *err);
 /* Same as server_enroll_token_create (makes the certificate if absent). */
 int server_data_enroll_token(const char *data_dir, int64_t ttl_ns, char *out, size_t out_size,
                              hae_err *err);
+/* The server serving data_dir, as the CLI beside it reaches it: the URL it
+ * publishes in DATA/server.url while it runs, the pin of the key in
+ * DATA/tls and the admin token from DATA/admin.token. HAE_ENOENT when no
+ * server has published itself (stopped, or never started). */
+#define SERVER_ENDPOINT_FILE "server.url"
+typedef struct server_endpoint {
+    char url[256];
+    char pin[64];
+    char token[128];
+} server_endpoint;
+int server_data_endpoint(const char *data_dir, server_endpoint *out, hae_err *err);
 /* A new API token for user, printed once: only its hash is kept. */
 int server_data_api_token(const char *data_dir, const char *user, char *out, size_t out_size,
                           hae_err *err);
@@ -166,9 +177,11 @@ int server_json_obligation(hae_buf *out, const server_obligation *o, int64_t now
 /* Attributes an analyst sets on an incident: kind, sector, region (lists),
  * persons, records, data_kinds, and the report texts (cause, damage,
  * response, contact, ...). HAE_EINVAL names the attribute when unknown or
- * malformed. Recorded in the ledger like every step. */
+ * malformed. Recorded in the ledger like every step (ref: *seq). */
 int server_incident_set(store *st, const char *id, const char *name, const char *value,
-                        const char *who, hae_err *err);
+                        const char *who, uint64_t *seq, hae_err *err);
+/* The same checks without the write, so a request is refused whole. */
+int server_incident_attr_check(const char *name, const char *value, hae_err *err);
 
 /* ---- reports and exports ------------------------------------------------ */
 

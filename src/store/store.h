@@ -215,9 +215,10 @@ int store_alert_move(store *s, const char *alert_id, const char *incident_id, co
 
 /* Appends name = value to the incident's attribute history (the latest
  * value of a name counts). Names and values are the caller's policy.
- * HAE_ENOENT for an unknown incident. */
+ * Stamped by this host's clock; *seq (may be NULL) gets the entry's
+ * number, its ledger ref. HAE_ENOENT for an unknown incident. */
 int store_incident_attr_set(store *s, const char *incident_id, const char *name,
-                            const char *value, const char *who, int64_t at_ns, hae_err *err);
+                            const char *value, const char *who, uint64_t *seq, hae_err *err);
 typedef int (*store_attr_fn)(void *ctx, const char *name, const char *value, int64_t at_ns,
                              hae_err *err);
 /* The current value of each attribute, by name. */

@@ -66,12 +66,12 @@ static void bind_attr(sqlite3_stmt *stmt, const void *ctx) {
 }
 
 int store_incident_attr_set(store *s, const char *incident_id, const char *name,
-                            const char *value, const char *who, int64_t at_ns, hae_err *err) {
-    attr_row a = {incident_id, name, value, who, at_ns ? at_ns : hae_time_now_ns()};
+                            const char *value, const char *who, uint64_t *seq, hae_err *err) {
+    attr_row a = {incident_id, name, value, who, hae_time_now_ns()};
     return insert_for_incident(s, incident_id,
                                "INSERT INTO incident_attributes(incident_id, name, value, who,"
                                " at_ns) VALUES (?, ?, ?, ?, ?)",
-                               bind_attr, &a, NULL, err);
+                               bind_attr, &a, seq, err);
 }
 
 int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, void *ctx,

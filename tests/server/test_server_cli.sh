@@ -24,7 +24,13 @@ api=$("$HAETAE_BIN" server api-token create --user ana --data "$data")
 if "$HAETAE_BIN" server token create --ttl soon --data "$data" 2>/dev/null; then
   echo "accepted --ttl soon"; exit 1
 fi
-if "$HAETAE_BIN" incident update nope --state closed --data "$data" 2>"$dir/err"; then
+# No server serves $data: a change needs --offline, so no clock but the
+# server's stamps it unless the operator says so.
+rc=0
+"$HAETAE_BIN" incident update nope --state closed --data "$data" 2>"$dir/err" || rc=$?
+[ "$rc" = 4 ] || { echo "update without a server exited $rc, want 4"; exit 1; }
+grep -q "no server is serving $data.*give --offline" "$dir/err" || { cat "$dir/err"; exit 1; }
+if "$HAETAE_BIN" incident update nope --state closed --offline --data "$data" 2>"$dir/err"; then
   echo "updated a missing incident"; exit 1
 fi
 grep -q "no incident with id 'nope'" "$dir/err" || { cat "$dir/err"; exit 1; }
