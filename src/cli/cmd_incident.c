@@ -256,8 +256,10 @@ static int update_offline(const cli_writer *w, const incident_args *a, store_tra
     /* Done only once in the ledger: the same outbox the server drains. */
     uint64_t index = 0;
     char ref[32];
-    snprintf(ref, sizeof ref, "%llu", (unsigned long long)t->seq);
-    if (rc == HAE_OK) rc = server_data_ledger_sync(a->data, st, "transition", ref, &index, err);
+    if (rc == HAE_OK) {
+        snprintf(ref, sizeof ref, "%llu", (unsigned long long)t->seq);
+        rc = server_data_ledger_sync(a->data, st, "transition", ref, &index, err);
+    }
     store_close(st);
     return rc;
 }

@@ -231,8 +231,10 @@ static int mark_sent_offline(const cli_writer *w, const more_args *a, store *st,
     int rc = server_report_mark_sent(st, pol, a->positional[2], a->obligation, a->recipient, hex,
                                      cli_writer_who(w, who_am_i(a->who), who, sizeof who), &r, err);
     char ref[32];
-    snprintf(ref, sizeof ref, "%llu", (unsigned long long)r.seq);
-    if (rc == HAE_OK) rc = server_data_ledger_sync(a->data, st, "report_sent", ref, index, err);
+    if (rc == HAE_OK) {
+        snprintf(ref, sizeof ref, "%llu", (unsigned long long)r.seq);
+        rc = server_data_ledger_sync(a->data, st, "report_sent", ref, index, err);
+    }
     return rc;
 }
 
@@ -459,7 +461,6 @@ int cli_incident_more(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "haetae incident %s", argv[1]);
     int rc = parse(cmd, more_synopsis, argc, argv, &a);
     if (rc != CLI_PARSE_CONTINUE) return rc;
-    rc = HAE_OK;
     const char *verb = a.count ? a.positional[0] : "";
     hae_err err = {0};
     store *st = NULL;

@@ -1,6 +1,7 @@
 /* Which policy rules cover an incident, when each clock started, when it is
  * due and where it stands; overdue obligations become alerts; the incident
  * attributes the rules read. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,59 +11,133 @@
 
 /* ---- attributes --------------------------------------------------------- */
 
-static const char *const list_attrs[] = {"kind", "sector", "region", "data_kinds"};
+/* The values the policies' covers compare with: an attribute outside
+ * these would silently match no rule, so it is refused with the list. */
+static const char *const kinds[] = {"intrusion", "personal_data_leak", "ransomware", "outage", NULL};
+static const char *const regions[] = {"kr", "eu", "jp", "us", NULL};
+static const char *const sectors[] = {
+    "financial", "banking", "insurance", "investment", "card", "securities", "payment",
+    "telecom", "public", "public_administration", "energy", "transport", "health", "water",
+    "digital_infrastructure", "ict_services", "space", "postal", "waste", "chemicals", "food",
+    "manufacturing", "digital_providers", "research", "us_listed", "retail", "other", NULL};
+static const char *const data_kinds[] = {
+    "rrn", "frn", "passport", "driver_license", "unique_id", "card", "bank_account", "imei",
+    "imeisv", "imsi", "iccid", "phone", "email", "name", "address", "location", "credentials",
+    "sensitive", "health", "genetic", "biometric", "belief", "political", "union", "sex_life",
+    "criminal", "other", NULL};
+static const struct {
+    const char *name;
+    const char *const *values;
+} list_attrs[] = {{"kind", kinds}, {"region", regions}, {"sector", sectors},
+                  {"data_kinds", data_kinds}};
 static const char *const text_attrs[] = {
-    "org",   "occurred", "cause",    "damage",       "response",        "contact",
-    "remedy", "subject_actions", "consequences", "measures", "dpo", "nature",
-    "cross_border", "records", "persons"};
-static const char *const kinds[] = {"intrusion", "personal_data_leak", "ransomware", "outage"};
+    "org", "occurred", "cause", "damage", "response", "contact", "remedy", "subject_actions",
+    "consequences", "measures", "dpo", "nature", "cross_border", "announcement",
+    "other_matters", "notice_result", "delay_reasons", "suspected_malicious", "indicators", NULL};
+#define COUNT_MAX 10000000000ULL /* persons, records: more than the world's people */
 
-static bool in_list(const char *const *list, size_t n, const char *s) {
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(list[i], s) == 0) return true;
+static bool in_list(const char *const *list, const char *s, size_t len) {
+    for (size_t i = 0; list[i]; i++) {
+        if (strlen(list[i]) == len && strncmp(list[i], s, len) == 0) return true;
     }
     return false;
 }
 
-static int check_value(const char *name, const char *value, hae_err *err) {
-    if (strcmp(name, "persons") == 0 || strcmp(name, "records") == 0) {
-        char *end = NULL;
-        (void)strtoull(value, &end, 10);
-        if (!*value || *end) return hae_err_set(err, HAE_EINVAL, "%s: a whole number", name);
+static const char *const *values_of(const char *name) {
+    for (size_t i = 0; i < sizeof list_attrs / sizeof list_attrs[0]; i++) {
+        if (strcmp(list_attrs[i].name, name) == 0) return list_attrs[i].values;
     }
-    if (strcmp(name, "kind") == 0) {
-        char copy[256];
-        snprintf(copy, sizeof copy, "%s", value);
-        char *save = NULL;
-        for (char *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-            if (!in_list(kinds, 4, k)) {
-                return hae_err_set(err, HAE_EINVAL,
-                                   "kind: '%s' (intrusion, personal_data_leak, ransomware, outage)", k);
-            }
+    return NULL;
+}
+
+static bool is_text_attr(const char *name) {
+    for (size_t i = 0; text_attrs[i]; i++) {
+        if (strcmp(text_attrs[i], name) == 0) return true;
+    }
+    return strcmp(name, "persons") == 0 || strcmp(name, "records") == 0;
+}
+
+/* "a, b, c" lists the values for a message. */
+static void values_join(const char *const *values, char *out, size_t size) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; values[i] && used + 1 < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", values[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+}
+
+/* A comma list lowercased and without blanks, each item one of values. */
+static int list_normalise(const char *name, const char *const *values, const char *value,
+                          char *out, size_t size, hae_err *err) {
+    size_t used = 0;
+    for (const char *p = value; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[64];
+        size_t n = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == ' ' || p[i] == '\t') continue;
+            if (n + 1 >= sizeof item) break;
+            item[n++] = (char)tolower((unsigned char)p[i]);
         }
+        item[n] = '\0';
+        if (!in_list(values, item, n)) {
+            char valid[1024];
+            values_join(values, valid, sizeof valid);
+            return hae_err_set(err, HAE_EINVAL, "%s: '%.*s' is not one of %s", name,
+                               (int)(len > 64 ? 64 : len), p, valid);
+        }
+        if (used + n + 2 > size) return hae_err_set(err, HAE_EINVAL, "%s: too many values", name);
+        used += (size_t)snprintf(out + used, size - used, "%s%s", used ? "," : "", item);
+        p = comma ? comma + 1 : p + len;
+    }
+    if (!used) return hae_err_set(err, HAE_EINVAL, "%s: at least one value", name);
+    return HAE_OK;
+}
+
+static int count_check(const char *name, const char *value, hae_err *err) {
+    bool digits = *value && strspn(value, "0123456789") == strlen(value) && strlen(value) <= 11;
+    if (!digits || strtoull(value, NULL, 10) > COUNT_MAX) {
+        return hae_err_set(err, HAE_EINVAL, "%s: '%.32s' is not a whole number from 0 to %llu",
+                           name, value, COUNT_MAX);
     }
     return HAE_OK;
 }
 
-int server_incident_attr_check(const char *name, const char *value, hae_err *err) {
+/* The value as stored: lists normalised, counts checked, texts as given. */
+static int attr_normalise(const char *name, const char *value, char *out, size_t size,
+                          hae_err *err) {
     if (!name || !value || strlen(value) > 4000) {
         return hae_err_set(err, HAE_EINVAL, "an attribute needs a name and a value (<= 4000 bytes)");
     }
-    if (!in_list(list_attrs, 4, name) && !in_list(text_attrs, sizeof text_attrs / sizeof *text_attrs, name)) {
-        return hae_err_set(err, HAE_EINVAL,
-                           "unknown attribute '%s' (kind, sector, region, persons, records,"
-                           " data_kinds, org, occurred, cause, damage, response, contact, remedy,"
-                           " subject_actions, consequences, measures, dpo, nature, cross_border)",
-                           name);
+    const char *const *values = values_of(name);
+    if (values) return list_normalise(name, values, value, out, size, err);
+    if (!is_text_attr(name)) {
+        char valid[1024] = "kind, region, sector, data_kinds, persons, records, ";
+        values_join(text_attrs, valid + strlen(valid), sizeof valid - strlen(valid));
+        return hae_err_set(err, HAE_EINVAL, "unknown attribute '%.64s' (%s)", name, valid);
     }
-    return check_value(name, value, err);
+    if (strcmp(name, "persons") == 0 || strcmp(name, "records") == 0) {
+        int rc = count_check(name, value, err);
+        if (rc < 0) return rc;
+    }
+    snprintf(out, size, "%s", value);
+    return HAE_OK;
+}
+
+int server_incident_attr_check(const char *name, const char *value, hae_err *err) {
+    char normal[4096];
+    return attr_normalise(name, value, normal, sizeof normal, err);
 }
 
 int server_incident_set(store *st, const char *id, const char *name, const char *value,
                         const char *who, uint64_t *seq, hae_err *err) {
-    int rc = server_incident_attr_check(name, value, err);
+    char normal[4096];
+    int rc = attr_normalise(name, value, normal, sizeof normal, err);
     if (rc < 0) return rc;
-    return store_incident_attr_set(st, id, name, value, who && *who ? who : "unknown", seq, err);
+    return store_incident_attr_set(st, id, name, normal, who && *who ? who : "unknown", seq, err);
 }
 
 /* ---- facts -------------------------------------------------------------- */

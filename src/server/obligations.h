@@ -25,15 +25,21 @@ typedef struct server_facts {
 typedef struct policy_rule policy_rule;
 typedef struct policy_calendar policy_calendar;
 
+#define POLICY_ZONES_MAX 8
 struct server_policies {
     hae_arena arena;
     hae_json **docs;          /* one parsed document per file */
     char **files;
     size_t count;
+    /* Zones the deadlines name, loaded once with the policies: evaluation
+     * runs on several threads and reads them only. */
+    hae_tz *zones[POLICY_ZONES_MAX];
+    size_t zone_count;
 };
 
 /* A deadline: one of hours, days, months, business_days (+ calendar),
- * without_delay, when_known. *due 0 means no fixed time (when_known). */
+ * end_of_day (+ zone: the end of the Nth calendar day there, the start's
+ * day counted as day 1), without_delay, when_known. *due 0 means no fixed time (when_known). */
 int policy_deadline_apply(const server_policies *p, const hae_json *deadline, int64_t start,
                           int64_t *due, hae_err *err);
 /* n business days after start in the calendar (weekends and its holidays

@@ -146,10 +146,46 @@ static int64_t add_months(int64_t start, long months) {
     return days_from_civil(ny, nm, d < last ? d : last) * DAY_NS + rest;
 }
 
+static const hae_tz *zone_find(const server_policies *p, const char *name) {
+    for (size_t i = 0; name && i < p->zone_count; i++) {
+        if (strcmp(hae_tz_name(p->zones[i]), name) == 0) return p->zones[i];
+    }
+    return NULL;
+}
+
+/* Loads a deadline's zone into the policies unless it is there. */
+static int zone_add(server_policies *p, const char *name, hae_err *err) {
+    if (!name) return hae_err_set(err, HAE_EINVAL, "end_of_day needs a \"zone\"");
+    if (zone_find(p, name)) return HAE_OK;
+    if (p->zone_count == POLICY_ZONES_MAX) {
+        return hae_err_set(err, HAE_ELIMIT, "more than %d zones in the policies", POLICY_ZONES_MAX);
+    }
+    hae_tz *tz = NULL;
+    if (hae_tz_load(name, &tz, err) < 0) return hae_err_prefix(err, "zone");
+    p->zones[p->zone_count++] = tz;
+    return HAE_OK;
+}
+
+/* The end of day n counting the start's local day as day 1: local
+ * midnight after day n, as a UTC instant. */
+static int64_t end_of_local_day(const hae_tz *tz, int64_t start, long n) {
+    int64_t sec = floor_div(start, 1000000000);
+    int64_t local_day = floor_div(sec + hae_tz_offset(tz, sec), 86400);
+    int64_t midnight_local = (local_day + n) * 86400;
+    /* The offset that holds at that midnight, found from either side. */
+    int64_t guess = midnight_local - hae_tz_offset(tz, sec);
+    int64_t utc = midnight_local - hae_tz_offset(tz, guess);
+    return utc * 1000000000;
+}
+
 int policy_deadline_apply(const server_policies *p, const hae_json *dl, int64_t start,
                           int64_t *due, hae_err *err) {
     long n;
-    if ((n = number(dl, "hours", -1)) >= 0) {
+    if ((n = number(dl, "end_of_day", -1)) >= 1) {
+        const hae_tz *tz = zone_find(p, policy_str(dl, "zone"));
+        if (!tz) return hae_err_set(err, HAE_EINVAL, "deadline: zone not loaded");
+        *due = end_of_local_day(tz, start, n);
+    } else if ((n = number(dl, "hours", -1)) >= 0) {
         *due = start + n * HOUR_NS;
     } else if ((n = number(dl, "days", -1)) >= 0) {
         *due = start + n * DAY_NS;
@@ -207,7 +243,7 @@ const hae_json *policy_rule_find(const server_policies *p, const char *id, const
     return NULL;
 }
 
-static int rule_check(const server_policies *p, const char *file, const hae_json *r,
+static int rule_check(server_policies *p, const char *file, const hae_json *r,
                       hae_err *err) {
     const char *id = policy_str(r, "id");
     if (!id) return hae_err_set(err, HAE_EINVAL, "%s: a rule without \"id\"", file);
@@ -231,7 +267,10 @@ static int rule_check(const server_policies *p, const char *file, const hae_json
     const hae_json *dl = hae_json_member(r, "deadline");
     int64_t due = 0;
     int rc = HAE_OK;
-    if (number(dl, "business_days", -1) >= 0) {
+    if (number(dl, "end_of_day", -1) >= 1) rc = zone_add(p, policy_str(dl, "zone"), err);
+    if (rc < 0) {
+        /* reported below */
+    } else if (number(dl, "business_days", -1) >= 0) {
         /* Checked for its calendar only: dates outside it fail when met. */
         const char *cal = policy_str(dl, "calendar");
         if (!cal || !policy_calendar_find(p, cal)) {
@@ -314,6 +353,7 @@ int server_policies_load(const char *dir, server_policies **out, hae_err *err) {
 
 void server_policies_free(server_policies *p) {
     if (!p) return;
+    for (size_t i = 0; i < p->zone_count; i++) hae_tz_free(p->zones[i]);
     hae_arena_free(&p->arena);
     free(p);
 }

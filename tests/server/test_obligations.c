@@ -91,7 +91,9 @@ static void test_intrusion_with_personal_data_gets_korean_gdpr_nis2_and_sec_cloc
     assert_string_equal(find(&o, "eu.nis2.23-4d")->status, "waiting"); /* after 23-4b is sent */
     assert_null(find(&o, "kr.efta.21-5"));  /* not financial */
     assert_null(find(&o, "eu.dora.19-4a")); /* not financial */
-    assert_null(find(&o, "eu.gdpr.34"));    /* no high-risk kind of data */
+    /* Resident registration numbers are national identifiers: high risk
+     * to the persons (GDPR art. 34 with art. 87), told without delay. */
+    assert_due(&o, "eu.gdpr.34", "2025-04-18T14:20:00Z");
     assert_null(find(&o, "jp.appi.26.preliminary"));
     assert_string_equal(find(&o, "kr.network_act.48-3")->notify, "MSIT, KISA");
 }
@@ -179,17 +181,45 @@ static void test_appi_final_report_is_60_days_for_intrusions_and_30_otherwise(vo
     f.incident.detected_ns = f.incident.aware_ns = at("2025-05-01T00:00:00Z");
     eval(&f, f.incident.aware_ns, &o);
     assert_due(&o, "jp.appi.26.preliminary", "2025-05-06T00:00:00Z");
-    assert_due(&o, "jp.appi.26.final_malicious", "2025-06-30T00:00:00Z");
+    /* 09:00 JST on 1 May is day 1; day 60 is 29 June, which ends at
+     * midnight JST (15:00 UTC). */
+    assert_due(&o, "jp.appi.26.final_malicious", "2025-06-29T15:00:00Z");
     assert_null(find(&o, "jp.appi.26.final"));
+    assert_due(&o, "jp.appi.26-2.subjects", "2025-05-01T00:00:00Z"); /* promptly */
     facts_init(&f, "personal_data_leak", "jp", "", "card", 10);
     f.incident.detected_ns = f.incident.aware_ns = at("2025-05-01T00:00:00Z");
     eval(&f, f.incident.aware_ns, &o);
-    assert_due(&o, "jp.appi.26.final", "2025-05-31T00:00:00Z");
+    assert_due(&o, "jp.appi.26.final", "2025-05-30T15:00:00Z"); /* end of 30 May JST */
     assert_null(find(&o, "jp.appi.26.final_malicious"));
+    /* 16:00 UTC on 1 May is already 2 May in Japan: day 30 is 31 May. */
+    f.incident.aware_ns = at("2025-05-01T16:00:00Z");
+    eval(&f, f.incident.aware_ns, &o);
+    assert_due(&o, "jp.appi.26.final", "2025-05-31T15:00:00Z");
     facts_init(&f, "personal_data_leak", "jp", "", "email", 10); /* none of the four cases */
     f.incident.detected_ns = f.incident.aware_ns = at("2025-05-01T00:00:00Z");
     eval(&f, f.incident.aware_ns, &o);
     assert_int_equal(o.count, 0);
+}
+
+static void test_attribute_values_are_checked_and_case_insensitive(void **state) {
+    (void)state;
+    hae_err err = {0};
+    assert_int_equal(server_incident_attr_check("region", "KR, eu", &err), HAE_OK);
+    assert_int_equal(server_incident_attr_check("sector", "Insurance", &err), HAE_OK);
+    assert_int_equal(server_incident_attr_check("sector", "bank", &err), HAE_EINVAL);
+    assert_non_null(strstr(err.msg, "sector: 'bank' is not one of financial, banking,"));
+    assert_int_equal(server_incident_attr_check("data_kinds", "rrn,medical", &err), HAE_EINVAL);
+    assert_non_null(strstr(err.msg, "'medical'"));
+    assert_int_equal(server_incident_attr_check("region", "", &err), HAE_EINVAL);
+    assert_int_equal(server_incident_attr_check("persons", "0", &err), HAE_OK);
+    assert_int_equal(server_incident_attr_check("persons", "10000000000", &err), HAE_OK);
+    assert_int_equal(server_incident_attr_check("persons", "10000000001", &err), HAE_EINVAL);
+    assert_int_equal(server_incident_attr_check("persons", "-1", &err), HAE_EINVAL);
+    assert_int_equal(server_incident_attr_check("persons", "1e3", &err), HAE_EINVAL);
+    assert_int_equal(server_incident_attr_check("persons", "99999999999999999999", &err),
+                     HAE_EINVAL);
+    assert_int_equal(server_incident_attr_check("colour", "red", &err), HAE_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown attribute 'colour' (kind, region"));
 }
 
 static void test_sec_waits_for_the_materiality_determination(void **state) {
@@ -248,7 +278,7 @@ static void test_every_shipped_rule_cites_its_source_and_has_a_report(void **sta
             assert_non_null(policy_lang(report, "title", "en"));
         }
     }
-    assert_int_equal(rules, 17); /* KR 5, GDPR 2, NIS2 3, DORA 3, SEC 1, APPI 3 */
+    assert_int_equal(rules, 18); /* KR 5, GDPR 2, NIS2 3, DORA 3, SEC 1, APPI 4 */
 }
 
 static void test_a_bad_policy_file_is_refused_with_its_name(void **state) {
@@ -295,6 +325,7 @@ int main(void) {
         cmocka_unit_test(test_dora_initial_is_4h_after_classification_but_no_later_than_24h_after_awareness),
         cmocka_unit_test(test_nis2_final_report_is_one_calendar_month_after_notification),
         cmocka_unit_test(test_appi_final_report_is_60_days_for_intrusions_and_30_otherwise),
+        cmocka_unit_test(test_attribute_values_are_checked_and_case_insensitive),
         cmocka_unit_test(test_sec_waits_for_the_materiality_determination),
         cmocka_unit_test(test_business_days_skip_weekends_holidays_and_follow_daylight_time),
         cmocka_unit_test(test_every_shipped_rule_cites_its_source_and_has_a_report),

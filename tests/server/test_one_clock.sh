@@ -96,7 +96,13 @@ skewed +5d incident set "$id" kind=intrusion region=kr sector=telecom persons=10
   --data "$data" >/dev/null || fail "incident set with a skewed clock"
 rc=0
 "$bin" incident set "$id" kind=intrusion persons=many --data "$data" 2>bad.err || rc=$?
-[ "$rc" = 3 ] || fail "a bad attribute exited $rc"
+[ "$rc" = 3 ] && grep -q "persons: 'many' is not a whole number" bad.err || fail "a bad attribute exited $rc"
+rc=0
+"$bin" incident set "$id" sector=telcom --data "$data" 2>bad.err || rc=$?
+[ "$rc" = 3 ] && grep -q "sector: 'telcom' is not one of financial, banking, .*telecom" bad.err ||
+  fail "an unknown sector is not refused with the valid ones (exit $rc): $(cat bad.err)"
+"$bin" incident set "$id" region='KR, EU' --data "$data" >/dev/null || fail "region in capitals"
+"$bin" incident show "$id" --format json --data "$data" >/dev/null
 skewed +5d report mark-sent "$id" --obligation kr.network_act.48-3 --recipient KISA \
   --data "$data" >sent.out 2>sent.err || fail "mark-sent: $(cat sent.err)"
 grep -q 'ledger index [0-9]' sent.out || fail "mark-sent printed no ledger index"
@@ -127,19 +133,19 @@ grep -q '&lt;script&gt;alert(1)&lt;/script&gt; &amp; more' kr.md && ! grep -q '<
 # 4. A copy of the data directory (a backup) does not reach the live server.
 cp -a "$data" copy
 rc=0
-"$bin" incident set "$id" sector=bank --data copy 2>copy.err || rc=$?
+"$bin" incident set "$id" sector=banking --data copy 2>copy.err || rc=$?
 [ "$rc" = 4 ] && grep -q "names $data: a copy" copy.err || fail "a copy wrote through the live server (exit $rc)"
 
 # 5. Stopped: a change needs --offline, and the entry says it was offline.
 stop_server
 [ ! -e "$data/server.url" ] || fail "a stopped server left server.url"
 rc=0
-"$bin" incident set "$id" sector=bank --data "$data" 2>stopped.err || rc=$?
+"$bin" incident set "$id" sector=banking --data "$data" 2>stopped.err || rc=$?
 [ "$rc" = 4 ] && grep -q 'give --offline' stopped.err || fail "a stopped server's store was written (exit $rc)"
 "$bin" incident update "$id" --state confirmed --note "offline step" --offline --who alice \
   --data "$data" --format json >offline.json || fail "--offline update"
 grep -q '"who":"alice (offline)"' offline.json || fail "the offline entry does not say so: $(cat offline.json)"
-"$bin" incident set "$id" sector=bank --offline --data "$data" >/dev/null || fail "--offline set"
+"$bin" incident set "$id" sector=banking --offline --data "$data" >/dev/null || fail "--offline set"
 
 # 6. Started again, the server's ledger holds every step, offline ones named.
 start_server
