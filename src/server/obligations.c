@@ -158,11 +158,29 @@ static int fact_report(void *ctx, const store_report *r, hae_err *err) {
     (void)err;
     server_facts *f = ctx;
     for (size_t i = 0; i < f->sent_count; i++) {
-        if (strcmp(f->sent[i].rule, r->obligation) == 0) return HAE_OK; /* the first counts */
+        if (strcmp(f->sent[i].rule, r->obligation) == 0) {
+            if (r->at_ns > f->sent[i].latest_ns) f->sent[i].latest_ns = r->at_ns;
+            return HAE_OK; /* the first counts */
+        }
     }
     if (f->sent_count == FACTS_SENT_MAX) return HAE_OK;
     snprintf(f->sent[f->sent_count].rule, sizeof f->sent[0].rule, "%s", r->obligation);
+    f->sent[f->sent_count].latest_ns = r->at_ns;
     f->sent[f->sent_count++].at_ns = r->at_ns;
+    return HAE_OK;
+}
+
+static int fact_change(void *ctx, const char *name, const char *value, int64_t at_ns,
+                       hae_err *err) {
+    (void)value;
+    (void)err;
+    server_facts *f = ctx;
+    if (f->change_count == FACTS_CHANGES_MAX) {
+        memmove(&f->changes[0], &f->changes[1], sizeof f->changes[0] * (FACTS_CHANGES_MAX - 1));
+        f->change_count--;
+    }
+    snprintf(f->changes[f->change_count].name, sizeof f->changes[0].name, "%s", name);
+    f->changes[f->change_count++].at_ns = at_ns;
     return HAE_OK;
 }
 
@@ -171,6 +189,7 @@ int server_facts_load(store *st, const char *incident_id, server_facts *f, hae_e
     int rc = store_incident_get(st, incident_id, &f->incident, err);
     if (rc == HAE_OK) rc = store_incident_attrs(st, incident_id, fact_attr, f, err);
     if (rc == HAE_OK) rc = store_incident_reports(st, incident_id, fact_report, f, err);
+    if (rc == HAE_OK) rc = store_incident_attr_history(st, incident_id, fact_change, f, err);
     return rc;
 }
 
@@ -223,6 +242,38 @@ bool policy_covers(const hae_json *c, const server_facts *f) {
 static int64_t sent_at(const server_facts *f, const char *rule) {
     for (size_t i = 0; i < f->sent_count; i++) {
         if (strcmp(f->sent[i].rule, rule) == 0) return f->sent[i].at_ns;
+    }
+    return 0;
+}
+
+static int64_t sent_latest(const server_facts *f, const char *rule) {
+    for (size_t i = 0; i < f->sent_count; i++) {
+        if (strcmp(f->sent[i].rule, rule) == 0) return f->sent[i].latest_ns;
+    }
+    return 0;
+}
+
+static bool names_fact(const hae_json *facts, const char *name) {
+    for (const hae_json *x = facts ? facts->child : NULL; x; x = x->next) {
+        if (x->type == HAE_JSON_STRING && strcmp(x->text, name) == 0) return true;
+    }
+    return false;
+}
+
+/* "new_facts:<report rule>": the first change of one of the rule's facts
+ * after that report was sent and after this rule's own latest report, so
+ * each newly established fact starts a clock a follow-up stops. 0: none
+ * pending. */
+static int64_t new_facts_start(const server_facts *f, const hae_json *rule, const char *after) {
+    int64_t reported = sent_at(f, after);
+    if (!reported) return 0;
+    int64_t own = sent_latest(f, policy_str(rule, "id"));
+    int64_t since = own > reported ? own : reported;
+    const hae_json *facts = hae_json_member(rule, "facts");
+    for (size_t i = 0; i < f->change_count; i++) {
+        if (f->changes[i].at_ns > since && names_fact(facts, f->changes[i].name)) {
+            return f->changes[i].at_ns;
+        }
     }
     return 0;
 }
@@ -280,8 +331,15 @@ static int obligation_fill(const server_policies *p, const hae_json *doc, const 
     notify_join(rule, o->notify, sizeof o->notify);
     const char *extra = policy_lang(rule, "note", "en");
     if (extra) snprintf(o->note, sizeof o->note, "%s", extra);
-    o->start_ns = start_of(f, o->starts, o->note, sizeof o->note);
-    o->sent_ns = sent_at(f, o->rule_id);
+    bool is_follow_up = strncmp(o->starts, "new_facts:", 10) == 0;
+    if (is_follow_up) {
+        /* Met by the latest follow-up until a newer fact needs another. */
+        o->start_ns = new_facts_start(f, rule, o->starts + 10);
+        o->sent_ns = 0;
+    } else {
+        o->start_ns = start_of(f, o->starts, o->note, sizeof o->note);
+        o->sent_ns = sent_at(f, o->rule_id);
+    }
     int rc = HAE_OK;
     if (o->start_ns) {
         rc = policy_deadline_apply(p, hae_json_member(rule, "deadline"), o->start_ns, &o->due_ns, err);
@@ -300,6 +358,10 @@ static int obligation_fill(const server_policies *p, const hae_json *doc, const 
         }
     }
     status_of(o, now);
+    if (is_follow_up && !o->start_ns && sent_latest(f, o->rule_id)) {
+        o->sent_ns = sent_latest(f, o->rule_id);
+        o->status = "met";
+    }
     return rc < 0 ? hae_err_prefix(err, "rule %s: ", o->rule_id) : HAE_OK;
 }
 

@@ -11,15 +11,24 @@
 /* The facts about an incident the rules look at (attributes an analyst set,
  * moments recorded, reports sent). Lists are comma-separated. */
 #define FACTS_SENT_MAX 64
+#define FACTS_CHANGES_MAX 256
 typedef struct server_facts {
     store_incident incident;
     char kinds[256], sectors[256], regions[128], data_kinds[512];
     uint64_t persons;
     struct {
         char rule[128];
-        int64_t at_ns;
+        int64_t at_ns;      /* the first report sent for the rule: the one that counts */
+        int64_t latest_ns;  /* the latest (follow-ups sent again and again) */
     } sent[FACTS_SENT_MAX];
     size_t sent_count;
+    /* Every attribute change, oldest first (the newest kept past the cap):
+     * rules starting at "new_facts:" read when facts were established. */
+    struct {
+        char name[32];
+        int64_t at_ns;
+    } changes[FACTS_CHANGES_MAX];
+    size_t change_count;
 } server_facts;
 
 typedef struct policy_rule policy_rule;

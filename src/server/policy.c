@@ -258,6 +258,14 @@ static int rule_check(server_policies *p, const char *file, const hae_json *r,
     static const char *const moments[] = {"detection", "awareness", "confirmation",
                                           "classification", "materiality"};
     bool known = strncmp(starts, "report:", 7) == 0;
+    if (strncmp(starts, "new_facts:", 10) == 0) {
+        const hae_json *facts = hae_json_member(r, "facts");
+        if (!facts || facts->type != HAE_JSON_ARRAY || facts->count == 0) {
+            return hae_err_set(err, HAE_EINVAL, "%s: rule %s: new_facts needs \"facts\", the "
+                               "attributes that establish new facts", file, id);
+        }
+        known = true;
+    }
     for (size_t i = 0; i < 5 && !known; i++) known = strcmp(starts, moments[i]) == 0;
     if (!known) return hae_err_set(err, HAE_EINVAL, "%s: rule %s: unknown start '%s'", file, id, starts);
     if (!policy_report_find(p, policy_str(r, "report"))) {

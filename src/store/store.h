@@ -224,6 +224,9 @@ typedef int (*store_attr_fn)(void *ctx, const char *name, const char *value, int
 /* The current value of each attribute, by name. */
 int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
                          hae_err *err);
+/* Every value each attribute ever had, oldest first. */
+int store_incident_attr_history(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
+                                hae_err *err);
 
 /* ---- reports sent --------------------------------------------------------- */
 

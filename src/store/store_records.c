@@ -74,16 +74,11 @@ int store_incident_attr_set(store *s, const char *incident_id, const char *name,
                                bind_attr, &a, seq, err);
 }
 
-int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
-                         hae_err *err) {
+static int attrs_query(store *s, const char *sql, const char *incident_id, store_attr_fn fn,
+                       void *ctx, hae_err *err) {
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *stmt = NULL;
-    int rc = store_sql_prepare(s,
-                               "SELECT name, value, at_ns FROM incident_attributes a"
-                               " WHERE incident_id = ?1 AND seq = (SELECT max(seq) FROM"
-                               " incident_attributes b WHERE b.incident_id = ?1"
-                               " AND b.name = a.name) ORDER BY name",
-                               &stmt, err);
+    int rc = store_sql_prepare(s, sql, &stmt, err);
     int step = SQLITE_DONE;
     if (rc == HAE_OK) sqlite3_bind_text(stmt, 1, incident_id, -1, SQLITE_STATIC);
     while (rc == HAE_OK && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -95,6 +90,24 @@ int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, vo
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int store_incident_attrs(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
+                         hae_err *err) {
+    return attrs_query(s,
+                       "SELECT name, value, at_ns FROM incident_attributes a"
+                       " WHERE incident_id = ?1 AND seq = (SELECT max(seq) FROM"
+                       " incident_attributes b WHERE b.incident_id = ?1"
+                       " AND b.name = a.name) ORDER BY name",
+                       incident_id, fn, ctx, err);
+}
+
+int store_incident_attr_history(store *s, const char *incident_id, store_attr_fn fn, void *ctx,
+                                hae_err *err) {
+    return attrs_query(s,
+                       "SELECT name, value, at_ns FROM incident_attributes"
+                       " WHERE incident_id = ?1 ORDER BY seq",
+                       incident_id, fn, ctx, err);
 }
 
 static void bind_report(sqlite3_stmt *stmt, const void *ctx) {

@@ -201,6 +201,51 @@ static void test_appi_final_report_is_60_days_for_intrusions_and_30_otherwise(vo
     assert_int_equal(o.count, 0);
 }
 
+static void fact_changed(server_facts *f, const char *name, const char *when) {
+    snprintf(f->changes[f->change_count].name, sizeof f->changes[0].name, "%s", name);
+    f->changes[f->change_count++].at_ns = at(when);
+}
+
+static void report_sent(server_facts *f, const char *rule, const char *when) {
+    for (size_t i = 0; i < f->sent_count; i++) {
+        if (strcmp(f->sent[i].rule, rule) == 0) {
+            f->sent[i].latest_ns = at(when);
+            return;
+        }
+    }
+    snprintf(f->sent[f->sent_count].rule, sizeof f->sent[0].rule, "%s", rule);
+    f->sent[f->sent_count].at_ns = f->sent[f->sent_count].latest_ns = at(when);
+    f->sent_count++;
+}
+
+/* Decree art. 58-2(2): each fact newly established after the report starts
+ * 24 hours for a supplementary one; a follow-up stops the clocks of the
+ * facts before it. */
+static void test_new_facts_after_the_report_start_24_hours(void **state) {
+    (void)state;
+    server_facts f;
+    found o;
+    facts_init(&f, "intrusion", "kr", "telecom", "", 0);
+    f.incident.detected_ns = f.incident.aware_ns = at("2025-04-18T14:20:00Z");
+    fact_changed(&f, "cause", "2025-04-19T10:00:00Z"); /* in the first report */
+    report_sent(&f, "kr.network_act.48-3", "2025-04-19T12:00:00Z");
+    eval(&f, at("2025-04-19T13:00:00Z"), &o);
+    assert_string_equal(find(&o, "kr.network_act.48-3.supplementary")->status, "waiting");
+    fact_changed(&f, "response", "2025-04-20T01:00:00Z"); /* not a new fact of the decree */
+    fact_changed(&f, "damage", "2025-04-20T02:00:00Z");
+    fact_changed(&f, "persons", "2025-04-20T05:00:00Z");
+    eval(&f, at("2025-04-20T06:00:00Z"), &o);
+    assert_due(&o, "kr.network_act.48-3.supplementary", "2025-04-21T02:00:00Z");
+    assert_string_equal(find(&o, "kr.network_act.48-3.supplementary")->status, "open");
+    report_sent(&f, "kr.network_act.48-3.supplementary", "2025-04-20T03:00:00Z");
+    eval(&f, at("2025-04-21T06:00:00Z"), &o);
+    assert_due(&o, "kr.network_act.48-3.supplementary", "2025-04-21T05:00:00Z");
+    assert_string_equal(find(&o, "kr.network_act.48-3.supplementary")->status, "overdue");
+    report_sent(&f, "kr.network_act.48-3.supplementary", "2025-04-21T07:00:00Z");
+    eval(&f, at("2025-04-21T08:00:00Z"), &o);
+    assert_string_equal(find(&o, "kr.network_act.48-3.supplementary")->status, "met");
+}
+
 static void test_attribute_values_are_checked_and_case_insensitive(void **state) {
     (void)state;
     hae_err err = {0};
@@ -326,6 +371,7 @@ int main(void) {
         cmocka_unit_test(test_nis2_final_report_is_one_calendar_month_after_notification),
         cmocka_unit_test(test_appi_final_report_is_60_days_for_intrusions_and_30_otherwise),
         cmocka_unit_test(test_attribute_values_are_checked_and_case_insensitive),
+        cmocka_unit_test(test_new_facts_after_the_report_start_24_hours),
         cmocka_unit_test(test_sec_waits_for_the_materiality_determination),
         cmocka_unit_test(test_business_days_skip_weekends_holidays_and_follow_daylight_time),
         cmocka_unit_test(test_every_shipped_rule_cites_its_source_and_has_a_report),
