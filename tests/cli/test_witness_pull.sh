@@ -123,7 +123,7 @@ while :; do
   s=$(served_size "$work/backup")
   [ "$s" -gt "$last" ] && break
   n=$((n + 1)); [ "$n" -le 40 ] || fail "the fork did not grow past $last"
-  "$bin" incident set "$id" sector="fork$n" --data "$work/backup" >/dev/null || fail "fork entry"
+  "$bin" incident set "$id" cause="fork$n" --data "$work/backup" >/dev/null || fail "fork entry"
   wait_size_above "$work/backup" "$s" >/dev/null || fail "fork did not grow"
 done
 if pull --pin "$pin" --out bad 2>fork.err; then fail "cosigned a forked checkpoint"; fi

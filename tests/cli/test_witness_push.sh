@@ -130,7 +130,7 @@ while :; do
   s=$(get checkpoint | sed -n 2p)
   [ "$s" -gt "$c2" ] && break
   n=$((n + 1)); [ "$n" -le 40 ] || fail "the fork did not grow past $c2"
-  "$bin" incident set "$id" sector="fork$n" --data "$data" >/dev/null || fail "fork entry"
+  "$bin" incident set "$id" cause="fork$n" --data "$data" >/dev/null || fail "fork entry"
   wait_size_above "$s" >/dev/null || fail "fork did not grow"
 done
 if "$bin" ledger audit --server "$url" --pin "$pin" --key "$log_key" --checkpoint cos2 >fork.txt 2>fork.err; then
