@@ -162,9 +162,10 @@ typedef struct cli_writer {
     server_endpoint endpoint;
 } cli_writer;
 /* CLI_EXIT_OK, or CLI_EXIT_ERROR with a message when no server answers
- * and offline is false. */
+ * and offline is false; CLI_EXIT_USAGE when who (--who, NULL if not
+ * given) would be overruled by the server, which names who acts. */
 HAE_MUST_USE int cli_writer_open(const char *cmd, const char *data_dir, bool offline,
-                                 cli_writer *w);
+                                 const char *who, cli_writer *w);
 /* POSTs a JSON body under /api/v1; HAE_OK on a 2xx with reply filled, else
  * the server's message in err (HAE_ENOENT 404, HAE_EPERM 409). */
 HAE_MUST_USE int cli_writer_post(const cli_writer *w, const char *path, const hae_buf *body,

@@ -21,13 +21,18 @@ static bool server_answers(const server_endpoint *e, hae_err *err) {
     return rc == HAE_OK && status == 200;
 }
 
-int cli_writer_open(const char *cmd, const char *data_dir, bool offline, cli_writer *w) {
+int cli_writer_open(const char *cmd, const char *data_dir, bool offline, const char *who,
+                    cli_writer *w) {
     memset(w, 0, sizeof *w);
     hae_err err = {0};
     int rc = server_data_endpoint(data_dir, &w->endpoint, &err);
     if (rc == HAE_OK && server_answers(&w->endpoint, &err)) {
         w->is_remote = true;
-        return CLI_EXIT_OK;
+        if (!who) return CLI_EXIT_OK;
+        cli_writer_close(w);
+        return cli_fail(cmd, CLI_EXIT_USAGE,
+                        "--who: the running server records the API token's user; --who is for "
+                        "--offline");
     }
     sodium_memzero(&w->endpoint, sizeof w->endpoint);
     if (offline) return CLI_EXIT_OK;

@@ -94,21 +94,18 @@ char *cli_find_share_dir(const char *kind, const char *env_name, char *looked, s
     looked[0] = '\0';
     const char *env = getenv(env_name);
     if (env && env[0]) return existing(strdup(env), looked, size);
-    char exe[4096];
     /* build/<tree>/haetae and build/haetae in a source tree, then
-     * PREFIX/bin/haetae beside PREFIX/share/haetae. */
-    static const char *const beside_exe[] = {"../..", "..", "../share/haetae"};
+     * PREFIX/bin/haetae beside PREFIX/share/haetae, then the shared ones. */
+    char exe[4096];
     bool has_exe = exe_dir(exe, sizeof exe);
-    for (size_t i = 0; has_exe && i < sizeof beside_exe / sizeof beside_exe[0]; i++) {
-        char *dir = NULL;
-        if (asprintf(&dir, "%s/%s/%s", exe, beside_exe[i], kind) < 0) return NULL;
-        char *found = existing(dir, looked, size);
-        if (found) return found;
-    }
+    static const char *const beside_exe[] = {"../..", "..", "../share/haetae"};
     static const char *const shared[] = {HAETAE_DATADIR, "/usr/share/haetae"};
-    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++) {
+    const size_t beside = has_exe ? sizeof beside_exe / sizeof beside_exe[0] : 0;
+    for (size_t i = 0; i < beside + sizeof shared / sizeof shared[0]; i++) {
         char *dir = NULL;
-        if (asprintf(&dir, "%s/%s", shared[i], kind) < 0) return NULL;
+        int n = i < beside ? asprintf(&dir, "%s/%s/%s", exe, beside_exe[i], kind)
+                           : asprintf(&dir, "%s/%s", shared[i - beside], kind);
+        if (n < 0) return NULL;
         char *found = existing(dir, looked, size);
         if (found) return found;
     }

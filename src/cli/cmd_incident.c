@@ -266,14 +266,8 @@ static int update_offline(const cli_writer *w, const incident_args *a, store_tra
 
 static int incident_update(incident_args *a) {
     cli_writer w;
-    int rc = cli_writer_open("incident update", a->data, a->offline, &w);
+    int rc = cli_writer_open("incident update", a->data, a->offline, a->who, &w);
     if (rc != CLI_EXIT_OK) return rc;
-    if (w.is_remote && a->who) {
-        cli_writer_close(&w);
-        return cli_fail("incident update", CLI_EXIT_USAGE,
-                        "--who: the running server records the API token's user; --who is for "
-                        "--offline");
-    }
     hae_err err = {0};
     store_transition t;
     rc = w.is_remote ? update_remote(&w, a, &t, &err) : update_offline(&w, a, &t, &err);

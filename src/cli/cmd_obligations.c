@@ -273,18 +273,6 @@ static int report_mark_sent(const more_args *a, store *st, const server_policies
     return rc;
 }
 
-/* cli_writer_open, and --who refused where the server names who acts. */
-static int writer_open(const char *cmd, const more_args *a, cli_writer *w) {
-    int rc = cli_writer_open(cmd, a->data, a->offline, w);
-    if (rc == CLI_EXIT_OK && w->is_remote && a->who) {
-        cli_writer_close(w);
-        rc = cli_fail(cmd, CLI_EXIT_USAGE,
-                      "--who: the running server records the API token's user; --who is for "
-                      "--offline");
-    }
-    return rc;
-}
-
 int cli_cmd_report(int argc, char **argv) {
     more_args a;
     const char *cmd = argc >= 2 && strcmp(argv[1], "mark-sent") == 0 ? "haetae report mark-sent"
@@ -308,7 +296,7 @@ int cli_cmd_report(int argc, char **argv) {
     if (rc == HAE_OK && is_mark) {
         a.positional[2] = a.positional[1];
         cli_writer w;
-        int opened = writer_open("report mark-sent", &a, &w);
+        int opened = cli_writer_open("report mark-sent", a.data, a.offline, a.who, &w);
         if (opened != CLI_EXIT_OK) {
             store_close(st);
             server_policies_free(pol);
@@ -391,16 +379,22 @@ static const char more_synopsis[] =
     "       haetae incident timeline ID [--proofs] [--out DIR] [--data DIR]\n"
     "       haetae incident export ID --stix [--out FILE] [--data DIR]";
 
+/* NAME=VALUE: the name into name, the value returned; NULL when the
+ * argument has no '=' or the name does not fit. */
+static const char *attr_split(const char *arg, char name[64]) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq - arg >= 64) return NULL;
+    snprintf(name, 64, "%.*s", (int)(eq - arg), arg);
+    return eq + 1;
+}
+
 /* NAME=VALUE arguments, each checked before anything is written. */
 static int attrs_check(const more_args *a, hae_err *err) {
     for (size_t i = 2; i < a->count; i++) {
-        const char *eq = strchr(a->positional[i], '=');
         char name[64];
-        if (!eq || (size_t)(eq - a->positional[i]) >= sizeof name) {
-            return hae_err_set(err, HAE_EINVAL, "'%s': NAME=VALUE", a->positional[i]);
-        }
-        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
-        int rc = server_incident_attr_check(name, eq + 1, err);
+        const char *value = attr_split(a->positional[i], name);
+        if (!value) return hae_err_set(err, HAE_EINVAL, "'%s': NAME=VALUE", a->positional[i]);
+        int rc = server_incident_attr_check(name, value, err);
         if (rc < 0) return rc;
     }
     return HAE_OK;
@@ -410,10 +404,9 @@ static int set_remote(const cli_writer *w, const more_args *a, hae_err *err) {
     hae_buf body = {0}, reply = {0};
     int rc = HAE_OK;
     for (size_t i = 2; rc == HAE_OK && i < a->count; i++) {
-        const char *eq = strchr(a->positional[i], '=');
         char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
-        rc = json_member(&body, name, eq + 1);
+        const char *value = attr_split(a->positional[i], name);
+        rc = json_member(&body, name, value);
     }
     if (rc == HAE_OK) rc = hae_buf_append_char(&body, '}');
     char path[128];
@@ -430,10 +423,9 @@ static int set_offline(const cli_writer *w, const more_args *a, hae_err *err) {
     char who[96];
     cli_writer_who(w, who_am_i(a->who), who, sizeof who);
     for (size_t i = 2; rc == HAE_OK && i < a->count; i++) {
-        const char *eq = strchr(a->positional[i], '=');
         char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
-        rc = server_incident_set(st, a->positional[1], name, eq + 1, who, NULL, err);
+        const char *value = attr_split(a->positional[i], name);
+        rc = server_incident_set(st, a->positional[1], name, value, who, NULL, err);
     }
     /* Attribute changes are logged like every step. */
     uint64_t index = 0;
@@ -446,7 +438,7 @@ static int incident_set(const more_args *a) {
     hae_err err = {0};
     if (attrs_check(a, &err) < 0) return cli_fail("incident set", CLI_EXIT_INPUT, "%s", err.msg);
     cli_writer w;
-    int rc = writer_open("incident set", a, &w);
+    int rc = cli_writer_open("incident set", a->data, a->offline, a->who, &w);
     if (rc != CLI_EXIT_OK) return rc;
     rc = w.is_remote ? set_remote(&w, a, &err) : set_offline(&w, a, &err);
     cli_writer_close(&w);

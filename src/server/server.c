@@ -136,6 +136,18 @@ void server_core_close(server *s) {
     free(s);
 }
 
+/* Line `wanted` (0: the first) of path into out, without its line break. */
+static int file_line(const char *path, int wanted, char *out, size_t size, hae_err *err) {
+    FILE *f = fopen(path, "re");
+    if (!f) return hae_err_errno(err, errno, "%s", path);
+    bool has_line = false;
+    for (int i = 0; i <= wanted; i++) has_line = fgets(out, (int)size, f) != NULL;
+    fclose(f);
+    if (!has_line) return hae_err_set(err, HAE_EINVAL, "%s: line %d missing", path, wanted + 1);
+    out[strcspn(out, "\r\n")] = '\0';
+    return HAE_OK;
+}
+
 /* First start: an admin API token, its hash in the store, the token itself
  * in DATA/admin.token (0600) so `haetae up` can show it again. */
 static int admin_token_prepare(server *s, hae_err *err) {
@@ -153,11 +165,10 @@ static int admin_token_prepare(server *s, hae_err *err) {
         if (rc == HAE_OK) hae_log(HAE_LOG_INFO, "server: admin API token written to %s", path);
         return rc;
     }
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (!fgets(s->admin_token, sizeof s->admin_token, f)) s->admin_token[0] = '\0';
-        s->admin_token[strcspn(s->admin_token, "\r\n")] = '\0';
-        fclose(f);
+    /* Removed by the operator: the server runs, `up` cannot show it. */
+    hae_err unread = {0};
+    if (file_line(path, 0, s->admin_token, sizeof s->admin_token, &unread) < 0) {
+        s->admin_token[0] = '\0';
     }
     return HAE_OK;
 }
@@ -255,18 +266,6 @@ int server_data_enroll_token(const char *data_dir, int64_t ttl_ns, char *out, si
     free(key);
     store_close(st);
     return rc;
-}
-
-/* Line `wanted` (0: the first) of path into out, without its line break. */
-static int file_line(const char *path, int wanted, char *out, size_t size, hae_err *err) {
-    FILE *f = fopen(path, "re");
-    if (!f) return hae_err_errno(err, errno, "%s", path);
-    bool has_line = false;
-    for (int i = 0; i <= wanted; i++) has_line = fgets(out, (int)size, f) != NULL;
-    fclose(f);
-    if (!has_line) return hae_err_set(err, HAE_EINVAL, "%s: line %d missing", path, wanted + 1);
-    out[strcspn(out, "\r\n")] = '\0';
-    return HAE_OK;
 }
 
 int server_data_endpoint(const char *data_dir, server_endpoint *out, hae_err *err) {

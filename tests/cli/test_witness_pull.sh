@@ -10,9 +10,9 @@ set -euo pipefail
 bin=${HAETAE_BIN:?HAETAE_BIN must name the haetae binary}
 command -v curl >/dev/null || { echo "needs curl"; exit 77; }
 
-pull_pid="" agent_pid=""
-# shellcheck source=tests/cli/witness_lib.sh
-. "$(dirname "$0")/witness_lib.sh" witness
+pull_pid=""
+# shellcheck source=tests/fixtures/server_lib.sh
+. "$(dirname "$0")/../fixtures/server_lib.sh" witness
 # The size of the server's latest signed checkpoint (0 when none yet).
 served_size() {
   curl -sf --cacert "$1/tls/server.crt" "$url/api/v1/ledger/checkpoint" 2>/dev/null | sed -n 2p || true
@@ -29,21 +29,7 @@ cosigned_size() { sed -n 2p "$1"; }
 
 data=$work/server
 start_server "$data"
-token=$("$bin" server token create --ttl 10m --data "$data")
-"$bin" enroll --server "$url" --token "$token" --state agent --hostname witness-host >/dev/null \
-  || fail "enroll"
-touch agent.log
-"$bin" agent --state agent --no-defaults --no-journal --interval 3600 --log agent.log \
-  >agent.out 2>agent.err &
-agent_pid=$!; extra_pids="$agent_pid"
-id=""
-for _ in $(seq 1 300); do
-  id=$("$bin" incident list --format json --data "$data" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' | head -1)
-  [ -n "$id" ] && break
-  sleep 0.1
-done
-[ -n "$id" ] || fail "no incident"
-kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
+make_incident "$data" witness-host
 size1=$(wait_size_above "$data" 0) || fail "no checkpoint served"
 
 "$bin" witness keygen --name witness.example/regulator --out w.skey >w.vkey

@@ -14,8 +14,8 @@ bin=${HAETAE_BIN:?HAETAE_BIN must name the haetae binary}
 command -v curl >/dev/null || { echo "needs curl"; [ "${CI:-}" = true ] && exit 1; exit 77; }
 
 agent_pid="" witness_pid=""
-# shellcheck source=tests/cli/witness_lib.sh
-. "$(dirname "$0")/witness_lib.sh" wpush
+# shellcheck source=tests/fixtures/server_lib.sh
+. "$(dirname "$0")/../fixtures/server_lib.sh" wpush
 get() { curl -sf --cacert "$data/tls/server.crt" "$url/api/v1/ledger/$1" 2>/dev/null || true; }
 # Waits until the served cosigned checkpoint is larger than $1; prints its size.
 wait_cosigned_above() {
@@ -58,19 +58,7 @@ wpin=$(sed -n 's/^  pin: //p' witness.out)
 wspec="$wurl=$(cat w.vkey)=$wpin"
 
 start_server "$data" --witness "$wspec"
-token=$("$bin" server token create --ttl 10m --data "$data")
-"$bin" enroll --server "$url" --token "$token" --state agent --hostname push-host >/dev/null || fail "enroll"
-touch agent.log
-"$bin" agent --state agent --no-defaults --no-journal --interval 3600 --log agent.log >agent.out 2>agent.err &
-agent_pid=$!; extra_pids="$agent_pid $witness_pid"
-id=""
-for _ in $(seq 1 300); do
-  id=$("$bin" incident list --format json --data "$data" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' | head -1)
-  [ -n "$id" ] && break
-  sleep 0.1
-done
-[ -n "$id" ] || fail "no incident"
-kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
+make_incident "$data" push-host
 
 # Pushed and cosigned: the served checkpoint carries the witness's line.
 c1=$(wait_cosigned_above 0) || fail "no cosigned checkpoint: $(cat server.err)"

@@ -9,30 +9,10 @@ set -euo pipefail
 bin=${HAETAE_BIN:?HAETAE_BIN must name the haetae binary}
 command -v faketime >/dev/null || { echo "needs faketime (scripts/install-deps)"; exit 77; }
 command -v python3 >/dev/null || { echo "needs python3"; exit 77; }
-work=$(mktemp -d /tmp/haetae-oneclock-XXXXXX)
-server_pid="" agent_pid=""
-cleanup() {
-  for pid in $agent_pid $server_pid; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; keep=1; tail -20 "$work"/*.err 2>/dev/null || true; exit 1; }
+# shellcheck source=tests/fixtures/server_lib.sh
+. "$(dirname "$0")/../fixtures/server_lib.sh" oneclock
 data=$work/server
-cd "$work"
 
-start_server() {
-  "$bin" server --data "$data" --listen 127.0.0.1:0 >server.out 2>server.err &
-  server_pid=$!
-  url=""
-  for _ in $(seq 1 300); do
-    url=$(sed -n 's/^haetae server: \(https:[^ ]*\)$/\1/p' server.out 2>/dev/null | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || fail "server did not start"
-}
-stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 # The CLI with its clock moved by $1 (faketime's -3d, +5d). ASan must not
 # insist on coming first: libfaketime is preloaded before it.
 skewed() { local shift=$1; shift
@@ -43,27 +23,12 @@ import datetime, sys
 t = datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00"))
 print(abs(int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())))' "$1"; }
 
-start_server
-[ "$(skewed -3d version 2>/dev/null; date -u +%Y)" ] || true
+start_server "$data"
 skewed -3d version >/dev/null 2>&1 || fail "faketime cannot run the binary"
 [ "$(ASAN_OPTIONS=verify_asan_link_order=0 faketime -f -3d date -u +%d)" != "$(date -u +%d)" ] ||
   fail "faketime does not move the clock"
 
-token=$("$bin" server token create --ttl 10m --data "$data")
-"$bin" enroll --server "$url" --token "$token" --state agent --hostname clock-host >/dev/null ||
-  fail "enroll"
-touch agent.log
-"$bin" agent --state agent --no-defaults --no-journal --interval 3600 --log agent.log \
-  >agent.out 2>agent.err &
-agent_pid=$!
-id=""
-for _ in $(seq 1 300); do
-  id=$("$bin" incident list --format json --data "$data" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p' | head -1)
-  [ -n "$id" ] && break
-  sleep 0.1
-done
-[ -n "$id" ] || fail "no incident"
-kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
+make_incident "$data" clock-host
 
 # 1. A CLI three days behind records awareness at the server's time.
 skewed -3d incident update "$id" --state triaged --moment aware --note "back-dated?" \
@@ -148,7 +113,7 @@ grep -q '"who":"alice (offline)"' offline.json || fail "the offline entry does n
 "$bin" incident set "$id" sector=banking --offline --data "$data" >/dev/null || fail "--offline set"
 
 # 6. Started again, the server's ledger holds every step, offline ones named.
-start_server
+start_server "$data"
 "$bin" incident show "$id" --format json --data "$data" >final.json
 grep -q '"who":"alice (offline)"' final.json || fail "the offline step is not in the history"
 grep -q '"why":"back-dated?"' final.json || fail "the first step is lost"
